@@ -1,0 +1,3 @@
+"""xstilts: English intermediate-task training for zero-shot cross-lingual transfer."""
+
+__version__ = "0.1.0"

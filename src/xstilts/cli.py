@@ -1,0 +1,358 @@
+"""``xstilts <stage> ...``: one subcommand per workflow stage.
+
+Every stage can be run by hand for one cell; output paths default to the path contract
+(``xstilts.paths``), so ``xstilts target --model tiny-2x64 --inter mnli --target xnli --seed 1``
+writes exactly what Snakemake would.  The config defaults to ``$XSTILTS_CONFIG`` (set by the
+Snakefile to the merged, validated config) or ``config/config.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from xstilts import paths
+
+STAGES: dict[str, tuple[str, callable]] = {}
+
+
+def stage(name: str, help: str):
+    def deco(fn):
+        STAGES[name] = (help, fn)
+        return fn
+    return deco
+
+
+def _config(args):
+    from xstilts.config import load
+
+    return load(args.config)
+
+
+def _threads(cfg, device) -> None:
+    import torch
+
+    if device.type == "cpu":
+        torch.set_num_threads(int(cfg.raw.get("threads", 1)))
+
+
+def _log(msg: str) -> None:
+    print(f"[xstilts {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _write_json(path: str, obj) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=2))
+
+
+def _tokenizer_path(cfg, model: str) -> str:
+    return paths.tokenizer_dir(cfg.tokenizer_of(model))
+
+
+# ---------------------------------------------------------------------------- data stages
+@stage("toy-data", "generate the toy benchmark (twins in Hub schema + corpus)")
+def cmd_toy_data(args):
+    from xstilts import toy
+
+    cfg = _config(args)
+    spec = cfg.raw.get("toy", {})
+    manifest = toy.generate(args.out or paths.toy_root(), seed=int(spec.get("seed", 0)),
+                            languages=["en", *cfg.toy_languages], **spec.get("sizes", {}))
+    _log(f"toy benchmark written to {args.out or paths.toy_root()} "
+         f"({len(manifest.get('files', []))} files)")
+
+
+@stage("tokenizer", "train the toy tokenizer, or save a Hub tokenizer")
+def cmd_tokenizer(args):
+    cfg = _config(args)
+    spec = cfg.raw["tokenizers"][args.name]
+    out = args.out or paths.tokenizer_dir(args.name)
+    if cfg.is_toy:
+        from xstilts.models import train_tokenizer
+
+        files = [paths.toy_corpus(lang) for lang in ["en", *cfg.toy_languages]]
+        tok = train_tokenizer(files, spec["train"]["vocab_size"], out)
+    else:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(spec["hf_id"], revision=spec.get("revision"))
+        tok.save_pretrained(out)
+    _log(f"tokenizer {args.name}: {len(tok)} entries -> {out}")
+
+
+@stage("prepare", "tokenize one task into the cache shared by a tokenizer")
+def cmd_prepare(args):
+    from xstilts.data import prepare
+    from xstilts.models import load_tokenizer
+    from xstilts.registry import get_task
+
+    cfg = _config(args)
+    task = get_task(args.task)
+    parts = ["train", "dev"]
+    if "target" in task.roles and args.task in cfg.targets:
+        parts += [f"test-{lang}" for lang in task.eval_languages(cfg.toy_languages)]
+    phase = "target" if args.task in cfg.targets else "intermediate"
+    hp = cfg.hparams(args.task, phase)
+    tok = load_tokenizer(paths.tokenizer_dir(args.tokenizer))
+    out = args.out or paths.data_dir(args.tokenizer, args.task)
+    m = prepare(task, tok, out, parts, cfg.local_root(args.task), int(hp["max_length"]),
+                int(hp["dev_size"]), seed=0)
+    _log(f"{args.task}: " + ", ".join(f"{p} {v['examples']}" for p, v in m["parts"].items()))
+
+
+@stage("labels", "write a target's gold test labels in the XTREME submission layout")
+def cmd_labels(args):
+    from xstilts.data import load_examples
+    from xstilts.evaluate import write_labels
+    from xstilts.registry import get_task
+
+    cfg = _config(args)
+    task = get_task(args.target)
+    by_lang = {lang: load_examples(task, f"test-{lang}", cfg.local_root(args.target))
+               for lang in task.eval_languages(cfg.toy_languages)}
+    out = args.out or paths.labels_dir()
+    write_labels(task, by_lang, out)
+    _log(f"labels of {args.target} ({len(by_lang)} languages) -> {out}")
+
+
+@stage("baseline", "trivial non-neural baselines of a target (length+shared tokens, overlap)")
+def cmd_baseline(args):
+    from xstilts.evaluate import evaluate_baselines
+    from xstilts.registry import get_task
+
+    cfg = _config(args)
+    task = get_task(args.target)
+    out = args.out or paths.baseline_eval(args.target)
+    meta = {"benchmark": cfg.benchmark, "target": args.target, "seed": None}
+    result = evaluate_baselines(task, cfg.local_root(args.target),
+                                task.eval_languages(cfg.toy_languages), meta)
+    _write_json(out, result)
+    _log(f"baselines of {args.target}: " + ", ".join(
+        f"{k} {v['average']:.3f}" for k, v in result["baselines"].items()) + f" -> {out}")
+
+
+# ---------------------------------------------------------------------------- model stages
+@stage("base", "the pretrained encoder: Hub snapshot (real) or toy MLM pretraining")
+def cmd_base(args):
+    from xstilts.train import resolve_device
+
+    cfg = _config(args)
+    spec = cfg.model(args.model)
+    out = args.out or paths.base_dir(args.model)
+    device = resolve_device(cfg.raw.get("device", "auto"))
+    _threads(cfg, device)
+    if cfg.is_toy:
+        from xstilts.models import load_tokenizer
+        from xstilts.pretrain import pretrain_mlm
+
+        pre = cfg.raw.get("pretrain", {})
+        tok = load_tokenizer(_tokenizer_path(cfg, args.model))
+        corpus = [paths.toy_corpus(lang) for lang in ["en", *cfg.toy_languages]]
+        cost = pretrain_mlm(spec["toy"], tok, corpus, out, steps=int(spec.get("pretrain_steps", 500)),
+                            batch_size=int(pre.get("batch_size", 64)), lr=float(pre.get("lr", 5e-4)),
+                            max_length=int(pre.get("max_length", 64)), warmup=float(pre.get("warmup", 0.06)),
+                            seed=int(cfg.raw.get("toy", {}).get("seed", 0)), device=device, log=_log)
+        _log(f"{args.model}: MLM loss {cost['mlm_loss_first']:.2f} -> {cost['mlm_loss_last']:.2f} "
+             f"in {cost['wall_s']:.0f}s")
+    else:
+        from xstilts.models import snapshot_base
+
+        snapshot_base(spec["hf_id"], spec.get("revision"), out)
+        _write_json(paths.checkpoint_done(out), {"phase": "download", "hf_id": spec["hf_id"],
+                                                 "revision": spec.get("revision"), "steps": 0,
+                                                 "flops": 0.0, "wall_s": 0.0, "device_hours": 0.0})
+        _log(f"{args.model}: saved {spec['hf_id']} -> {out}")
+
+
+def _task_data(cfg, model: str, task_name: str, phase: str, with_dev: bool = True):
+    from xstilts.data import read_features
+    from xstilts.registry import get_family, get_task
+    from xstilts.train import TaskData
+
+    task = get_task(task_name)
+    d = paths.data_dir(cfg.tokenizer_of(model), task_name)
+    return TaskData(task, get_family(task.family), read_features(f"{d}/train.parquet"),
+                    read_features(f"{d}/dev.parquet") if with_dev else [])
+
+
+def _train(cfg, model_name: str, init_dir: str, task_names: list[str], phase: str, seed: int,
+           out: str, random_init: bool, extra: dict):
+    from xstilts.models import XstiltsModel, load_encoder, load_tokenizer
+    from xstilts.train import resolve_device, train_phase
+
+    device = resolve_device(cfg.raw.get("device", "auto"))
+    _threads(cfg, device)
+    tds = [_task_data(cfg, model_name, t, phase) for t in task_names]
+    model = XstiltsModel(load_encoder(init_dir, random_init=random_init, seed=seed))
+    for td in tds:
+        model.add_head(td.task, td.family)
+    tok = load_tokenizer(_tokenizer_path(cfg, model_name))
+    # multi-task: one step budget for the mixture (the first task's phase settings)
+    hp = cfg.hparams(task_names[0], phase)
+    mt = cfg.raw.get("multitask", {})
+    cost = train_phase(model, tds, hp, phase=phase, seed=seed, device=device,
+                       dtype=cfg.raw.get("dtype", "float32"), pad_id=tok.pad_token_id,
+                       sampling=mt.get("sampling", "proportional"),
+                       temperature=float(mt.get("temperature", 2.0)), log=_log)
+    model.save(out, tokenizer=tok)
+    cost.update({"model": model_name, "init": init_dir, "random_init": random_init,
+                 "benchmark": cfg.benchmark, **extra})
+    _write_json(paths.checkpoint_done(out), cost)
+    _log(f"{phase} {'+'.join(task_names)}: best dev {cost['best_dev']:.3f} at step "
+         f"{cost['best_step']}/{cost['steps']} in {cost['wall_s']:.0f}s -> {out}")
+    return cost
+
+
+@stage("intermediate", "train the intermediate phase (one task or the multitask mixture)")
+def cmd_intermediate(args):
+    cfg = _config(args)
+    out = args.out or paths.inter_dir(args.model, args.inter, args.seed)
+    _train(cfg, args.model, paths.base_dir(args.model), cfg.inter_tasks(args.inter), "intermediate",
+           args.seed, out, False, {"inter": args.inter})
+
+
+@stage("target", "fine-tune on the English training set of a target task")
+def cmd_target(args):
+    cfg = _config(args)
+    init = paths.ckpt_base_for_inter(args.model, args.inter, args.seed)
+    out = args.out or paths.cell_model_dir(args.model, args.inter, args.target, args.seed)
+    _train(cfg, args.model, init, [args.target], "target", args.seed, out,
+           args.inter == paths.SCRATCH, {"inter": args.inter, "target": args.target})
+
+
+@stage("evaluate", "zero-shot evaluation of a cell in every language of its target")
+def cmd_evaluate(args):
+    from xstilts.evaluate import evaluate_cell
+    from xstilts.models import load_task_model, load_tokenizer
+    from xstilts.registry import get_task
+    from xstilts.train import resolve_device
+
+    cfg = _config(args)
+    m, i, t, s = args.model, args.inter, args.target, args.seed
+    task = get_task(t)
+    ckpt = args.ckpt or paths.cell_model_dir(m, i, t, s)
+    device = resolve_device(cfg.raw.get("device", "auto"))
+    _threads(cfg, device)
+    model = load_task_model(ckpt, [task])
+    tok = load_tokenizer(_tokenizer_path(cfg, m))
+    langs = task.eval_languages(cfg.toy_languages)
+    meta = {"benchmark": cfg.benchmark, "model": m, "inter": i, "target": t, "seed": s,
+            "provenance": {"checkpoint": ckpt, "data": paths.data_dir(cfg.tokenizer_of(m), t),
+                           "config": cfg.source}}
+    res = evaluate_cell(model, task, paths.data_dir(cfg.tokenizer_of(m), t), langs,
+                        args.out or paths.cell_eval(m, i, t, s),
+                        args.predictions or paths.cell_predictions(m, i, t, s), device=device,
+                        dtype=cfg.raw.get("dtype", "float32"), batch_size=64,
+                        pad_id=tok.pad_token_id, meta=meta)
+    _log(f"{m}/{i}/{t}/s{s}: average {res['average']:.3f} "
+         + " ".join(f"{lang}={v[task.metric]:.3f}" for lang, v in res["languages"].items()))
+
+
+@stage("profile", "inference profile of a (model, target): latency, throughput, FLOPs, memory, trace")
+def cmd_profile(args):
+    from xstilts.inference import profile_target
+
+    cfg = _config(args)
+    out = args.out or paths.inference_profile_dir(args.model, args.target)
+    prof = profile_target(cfg, args.model, args.target, out)
+    _log(f"{args.model}/{args.target}: p50 {prof['latency_ms']['p50']:.2f} ms, "
+         f"{prof['throughput']['examples_per_s']:.0f} ex/s -> {out}")
+
+
+@stage("cell-profile", "a cell's training cost (both phases) + link to its inference profile")
+def cmd_cell_profile(args):
+    from xstilts.inference import cell_profile
+
+    m, i, t, s = args.model, args.inter, args.target, args.seed
+    prof = cell_profile(m, i, t, s)
+    _write_json(args.out or paths.cell_profile(m, i, t, s), prof)
+
+
+# ---------------------------------------------------------------------------- outputs
+@stage("aggregate", "collect every cell's artifacts into parquet tables")
+def cmd_aggregate(args):
+    from xstilts.aggregate import aggregate_results
+
+    out = args.out or paths.tables_dir()
+    aggregate_results(args.results or paths.RESULTS, out)
+    _log(f"tables -> {out}")
+
+
+@stage("plots", "efficiency-versus-accuracy figures from the parquet tables")
+def cmd_plots(args):
+    from xstilts.plots import make_figures
+
+    cfg = _config(args)
+    plots = cfg.raw.get("plots", {})
+    made = make_figures(args.tables or paths.tables_dir(), args.out or paths.figures_dir(),
+                        formats=tuple(plots.get("formats", ["png", "svg"])), options=plots)
+    _log(f"{len(made)} figure files -> {args.out or paths.figures_dir()}")
+
+
+@stage("report", "the HTML report from tables and figures")
+def cmd_report(args):
+    from xstilts.report import make_report
+
+    make_report(args.tables or paths.tables_dir(), args.figures or paths.figures_dir(),
+                args.out or paths.report_html())
+    _log(f"report -> {args.out or paths.report_html()}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xstilts", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="stage", required=True, metavar="<stage>")
+    default_cfg = os.environ.get("XSTILTS_CONFIG", "config/config.yaml")
+    for name, (help_, _) in STAGES.items():
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--config", default=default_cfg, help=f"config file (default: {default_cfg})")
+        sp.add_argument("--out", help="output path (default: the path contract)")
+        if name in ("base", "intermediate", "target", "evaluate", "profile", "cell-profile"):
+            sp.add_argument("--model", required=True)
+        if name in ("intermediate", "target", "evaluate", "cell-profile"):
+            sp.add_argument("--inter", required=True)
+            sp.add_argument("--seed", type=int, required=True)
+        if name in ("target", "evaluate", "profile", "cell-profile", "labels", "baseline"):
+            sp.add_argument("--target", required=True)
+        if name == "tokenizer":
+            sp.add_argument("--name", required=True, help="tokenizer name from the config")
+        if name == "prepare":
+            sp.add_argument("--tokenizer", required=True)
+            sp.add_argument("--task", required=True)
+        if name == "evaluate":
+            sp.add_argument("--ckpt", help="target checkpoint directory")
+            sp.add_argument("--predictions", help="predictions directory")
+        if name == "aggregate":
+            sp.add_argument("--results", help="results root (default: results)")
+        if name in ("plots", "report"):
+            sp.add_argument("--tables")
+        if name == "report":
+            sp.add_argument("--figures")
+    sc = sub.add_parser("score", help="score predictions in the XTREME submission layout",
+                        add_help=False)
+    sc.set_defaults(score=True)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "score":
+        from xstilts.score import main as score_main
+
+        return score_main(argv[1:])
+    args = _parser().parse_args(argv)
+    from xstilts.config import ConfigError
+
+    try:
+        STAGES[args.stage][1](args)
+    except ConfigError as err:
+        print(f"xstilts: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Task families: the code behind registry entries.
+
+A family turns Hub rows into canonical examples (one converter per Hub schema), encodes them
+into token ids, builds the task head, turns head outputs into a loss and predictions, scores
+predictions and writes them in the XTREME submission format.  Classification and multiple
+choice share everything except the shape of an example, so both derive from ``Family``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+class ConversionError(ValueError):
+    pass
+
+
+def label_index(value, labels, where: str) -> int:
+    """Map a Hub label (int, or str of an int, or a label name) to a class index."""
+    if isinstance(value, bool):
+        raise ConversionError(f"{where}: boolean label {value!r}")
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()
+                                  and value not in labels):
+        idx = int(value)
+    elif value in labels:
+        idx = labels.index(value)
+    else:
+        raise ConversionError(f"{where}: label {value!r} is not one of {list(labels)}")
+    n = len(labels) if labels else None
+    if idx < 0 or (n is not None and idx >= n):
+        raise ConversionError(
+            f"{where}: label {value!r} out of range (test split without labels?)")
+    return idx
+
+
+def require(row: dict, cols, where: str):
+    missing = [c for c in cols if row.get(c) is None]
+    if missing:
+        present = sorted(k for k, v in row.items() if v is not None)
+        raise ConversionError(
+            f"{where}: missing or null column(s) {missing}; the row has {present}")
+
+
+class Family:
+    """Shared machinery; subclasses define ``converters`` and the head."""
+
+    name = "base"
+    converters: dict[str, Callable] = {}
+    num_sequences = 1  # sequences per example (choices for multiple choice)
+
+    # ---- data -----------------------------------------------------------------------------
+    def convert(self, rows, task, schema: str, source_desc: str) -> list[dict]:
+        if schema not in self.converters:
+            raise ConversionError(
+                f"{source_desc}: family {self.name!r} has no converter {schema!r} "
+                f"(known: {sorted(self.converters)})")
+        fn = self.converters[schema]
+        return [fn(row, task, f"{source_desc} row {i}") for i, row in enumerate(rows)]
+
+    def pairs(self, example) -> list[tuple[str, str | None]]:
+        raise NotImplementedError
+
+    def encode(self, tokenizer, examples, max_length: int) -> list[dict]:
+        """Token ids per example: ``{"id", "seqs": [[ids], ...], "label"}``."""
+        flat = [p for ex in examples for p in self.pairs(ex)]
+        first = [a for a, _ in flat]
+        second = [b for _, b in flat]
+        enc = tokenizer(first, second if any(b is not None for b in second) else None,
+                        truncation=True, max_length=max_length)
+        ids = enc["input_ids"]
+        out, k = [], 0
+        for ex in examples:
+            n = len(self.pairs(ex))
+            out.append({"id": str(ex["id"]), "seqs": ids[k:k + n], "label": int(ex["label"])})
+            k += n
+        return out
+
+    # ---- model ----------------------------------------------------------------------------
+    def make_head(self, hidden: int, task, dropout: float = 0.1) -> nn.Module:
+        raise NotImplementedError
+
+    def collate(self, feats, pad_id: int) -> dict:
+        """Pad every sequence of the batch to the longest one: (batch, n_seq, length)."""
+        n_seq = max(len(f["seqs"]) for f in feats)
+        longest = max(len(s) for f in feats for s in f["seqs"])
+        ids = torch.full((len(feats), n_seq, longest), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, f in enumerate(feats):
+            for j, s in enumerate(f["seqs"]):
+                ids[i, j, : len(s)] = torch.tensor(s, dtype=torch.long)
+                mask[i, j, : len(s)] = 1
+        return {"input_ids": ids, "attention_mask": mask,
+                "labels": torch.tensor([f["label"] for f in feats], dtype=torch.long)}
+
+    def logits(self, head: nn.Module, cls: torch.Tensor, batch_shape) -> torch.Tensor:
+        """``cls``: first-token states of the flattened sequences, (batch*n_seq, hidden)."""
+        raise NotImplementedError
+
+    def loss(self, logits, labels):
+        return nn.functional.cross_entropy(logits, labels)
+
+    def predict(self, logits) -> list[int]:
+        return logits.argmax(-1).tolist()
+
+    # ---- output ---------------------------------------------------------------------------
+    def label_name(self, task, idx: int) -> str:
+        return task.labels[idx] if task.labels else str(idx)
+
+    def write_predictions(self, task, preds, ids, out_dir, lang: str) -> Path:
+        """``<out_dir>/<task>/test-<lang>.<ext>`` in the XTREME submission format: one label
+        per line (``.tsv``), or one JSON object per line (``.jsonl``, XTREME-R's XCOPA)."""
+        from xstilts.score import TASKS as SUBMISSION
+
+        ext = SUBMISSION[task.name].ext if task.name in SUBMISSION else "tsv"
+        path = Path(out_dir) / task.name / f"test-{lang}.{ext}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if ext == "jsonl":
+            lines = [json.dumps({"idx": i, "label": int(p)}) for i, p in zip(ids, preds)]
+        else:
+            lines = [self.label_name(task, p) for p in preds]
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return path

@@ -1,0 +1,153 @@
+"""Tokenizers, base encoders and the task model.
+
+Every checkpoint directory (base, intermediate, target) has the same layout::
+
+    encoder/            Hugging Face encoder + tokenizer (``save_pretrained``, safetensors)
+    heads.safetensors   task heads (absent for a bare encoder)
+    heads.json          {task: family} for the heads
+    cost.json           what producing this checkpoint cost
+
+The base encoder is either a Hub snapshot (real mode) or a tiny XLM-R-architecture model
+pretrained with MLM on the toy corpus (toy mode, the stand-in for "download XLM-R").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R's order: <s>=0, <pad>=1
+
+
+# ---------------------------------------------------------------------------- tokenizers
+def train_tokenizer(corpus_files: list[str], vocab_size: int, out_dir: str):
+    """A SentencePiece-style unigram tokenizer (as XLM-R's) trained on the toy corpus."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                      unk_token="<unk>", show_progress=False)
+    tok.train([str(f) for f in corpus_files], trainer)
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", bos), ("</s>", eos)])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+        pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>",
+        model_max_length=512)
+    fast.save_pretrained(out_dir)
+    return fast
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
+
+
+# ---------------------------------------------------------------------------- encoders
+def toy_config(spec: dict, tokenizer, max_positions: int = 514):
+    """XLM-R architecture of a toy size: ``{"layers", "hidden", "heads", "intermediate"?}``."""
+    from transformers import XLMRobertaConfig
+
+    return XLMRobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=spec["hidden"], num_hidden_layers=spec["layers"],
+        num_attention_heads=spec["heads"], intermediate_size=spec.get("intermediate", 4 * spec["hidden"]),
+        max_position_embeddings=max_positions, type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id)
+
+
+def encoder_dir(ckpt_dir: str) -> str:
+    return os.path.join(ckpt_dir, "encoder")
+
+
+def load_encoder(ckpt_dir: str, attn: str = "sdpa", random_init: bool = False, seed: int = 0):
+    """The encoder of a checkpoint directory (safetensors only). ``random_init`` builds the
+    same architecture with fresh weights: the random-init control."""
+    from transformers import AutoConfig, AutoModel
+
+    path = encoder_dir(ckpt_dir)
+    if random_init:
+        torch.manual_seed(seed)
+        config = AutoConfig.from_pretrained(path)
+        config._attn_implementation = attn
+        return AutoModel.from_config(config, add_pooling_layer=False)
+    return AutoModel.from_pretrained(path, use_safetensors=True, add_pooling_layer=False,
+                                     attn_implementation=attn)
+
+
+def snapshot_base(hf_id: str, revision: str | None, out_dir: str) -> None:
+    """Real mode: the Hub encoder and its tokenizer, saved as a base checkpoint."""
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(hf_id, revision=revision, use_safetensors=True,
+                                      add_pooling_layer=False)
+    tokenizer = AutoTokenizer.from_pretrained(hf_id, revision=revision)
+    model.save_pretrained(encoder_dir(out_dir), safe_serialization=True)
+    tokenizer.save_pretrained(encoder_dir(out_dir))
+
+
+# ---------------------------------------------------------------------------- task model
+class XstiltsModel(nn.Module):
+    """A shared encoder with one head per task (several during multi-task training)."""
+
+    def __init__(self, encoder: nn.Module, heads: dict[str, nn.Module] | None = None,
+                 families: dict[str, str] | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.heads = nn.ModuleDict(heads or {})
+        self.families = dict(families or {})
+
+    @property
+    def hidden_size(self) -> int:
+        return self.encoder.config.hidden_size
+
+    def add_head(self, task, family, dropout: float = 0.1) -> None:
+        self.heads[task.name] = family.make_head(self.hidden_size, task, dropout)
+        self.families[task.name] = family.name
+
+    def forward(self, task_name: str, family, input_ids, attention_mask):
+        """``input_ids``: (batch, n_seq, length); returns the family's logits."""
+        b, s, t = input_ids.shape
+        out = self.encoder(input_ids=input_ids.view(b * s, t),
+                           attention_mask=attention_mask.view(b * s, t))
+        return family.logits(self.heads[task_name], out.last_hidden_state[:, 0], (b, s))
+
+    # --- persistence (safetensors only) ---
+    def save(self, ckpt_dir: str, tokenizer=None, save_heads: bool = True) -> None:
+        path = Path(ckpt_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        self.encoder.save_pretrained(encoder_dir(ckpt_dir), safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(encoder_dir(ckpt_dir))
+        if save_heads and len(self.heads):
+            state = {k: v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}
+            save_file(state, str(path / "heads.safetensors"))
+            (path / "heads.json").write_text(json.dumps(self.families, indent=2))
+
+
+def load_task_model(ckpt_dir: str, tasks: list, attn: str = "sdpa") -> XstiltsModel:
+    """Encoder + heads of a target checkpoint, for the given registry tasks."""
+    from xstilts.registry import get_family
+
+    model = XstiltsModel(load_encoder(ckpt_dir, attn=attn))
+    for task in tasks:
+        model.add_head(task, get_family(task.family))
+    heads_file = Path(ckpt_dir) / "heads.safetensors"
+    if not heads_file.exists():
+        raise FileNotFoundError(f"{ckpt_dir} has no heads.safetensors: not a target checkpoint")
+    missing, unexpected = model.heads.load_state_dict(load_file(str(heads_file)), strict=False)
+    if missing:
+        raise KeyError(f"{heads_file}: no weights for {missing}")
+    return model

@@ -1,0 +1,547 @@
+"""Figures from the parquet tables (never from raw artifacts, so they regenerate without retraining).
+
+Figures (``<stem>.<fmt>`` for every format asked; one panel per target where it applies):
+
+``accuracy_vs_latency``
+    headline score (XTREME-style average by default) against inference latency p50 at batch 1:
+    one marker shape per model size, one colour per intermediate task; the random-init control
+    (``scratch``) in grey with ``x`` markers and the trivial baselines as dashed horizontal lines.
+``gain_vs_inter_flops``
+    gain over ``inter = none`` (same model, target, seed) against intermediate-training FLOPs
+    (log x), marker per model size, colour per intermediate task.
+``zero_shot_languages``
+    per-language score, one row per target and one column per model size, bars per
+    intermediate task (``none`` first, ``scratch`` hatched last), languages in eval.json order,
+    baselines as black ticks.
+``cost_breakdown``
+    training device-hours and FLOPs per phase (intermediate / target), per model size and inter,
+    mean per cell over targets and seeds.
+``jobs_by_rule``
+    Snakemake benchmark files: wall seconds summed per rule, with max RSS.
+
+Seeds are averaged (error bars: sample std) whenever several exist. Titles say "toy benchmark"
+when the rows come from the toy benchmark. Matplotlib is used through ``Figure`` objects with the
+Agg canvas (no pyplot state, no display needed); SVG text stays text (``svg.fonttype = none``)
+and outputs carry no timestamps, so reruns give the same files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from xstilts.aggregate import CONTROL_INTERS, read_tables, summarize_seeds  # noqa: E402
+
+__all__ = [
+    "DEFAULT_PLOT_CONFIG",
+    "FIGURES",
+    "figure_names",
+    "make_figures",
+    "model_label",
+    "human_count",
+    "ordered_inters",
+    "ordered_models",
+    "benchmark_tag",
+    "language_order",
+]
+
+#: plot options; pass a (partial) dict as ``config`` to :func:`make_figures`.
+DEFAULT_PLOT_CONFIG: dict[str, Any] = {
+    "dpi": 150,  # PNG resolution
+    "metric": "average",  # score column: average | average_zero_shot | en_score
+    "latency": "latency_p50_ms",  # x of acc_vs_latency: latency_p50_ms | latency_p90_ms | latency_p99_ms
+    "figsize": [6.4, 4.8],  # inches, single-panel figures
+    "panel_size": [4.2, 3.4],  # inches per panel, multi-panel figures
+    "font_size": 9,
+}
+
+#: figure file stems, written as ``<stem>.<fmt>`` for every format; the first four are the
+#: figures the workflow declares (workflow/rules/common.smk FIGURE_NAMES).
+FIGURES = ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown", "jobs_by_rule")
+
+METRIC_LABELS = {
+    "average": "average over languages",
+    "average_zero_shot": "zero-shot average (non-en)",
+    "en_score": "English score",
+}
+GAIN_COLUMN = {
+    "average": "gain_over_none",
+    "average_zero_shot": "gain_over_none_zero_shot",
+    "en_score": "gain_over_none_en",
+}
+LATENCY_LABELS = {
+    "latency_p50_ms": "inference latency p50, batch 1 (ms)",
+    "latency_p90_ms": "inference latency p90, batch 1 (ms)",
+    "latency_p99_ms": "inference latency p99, batch 1 (ms)",
+    "latency_mean_ms": "inference latency mean, batch 1 (ms)",
+}
+_MARKERS = ["o", "s", "^", "D", "v", "P", "*", "X", "<", ">", "h"]
+_PALETTE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#aec7e8",
+    "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
+]  # fmt: skip
+_BASELINE_STYLES = ["--", ":", "-."]
+_NONE_COLOR = "#000000"
+_SCRATCH_COLOR = "#8c8c8c"
+
+
+# ----------------------------------------------------------------------------- naming helpers
+
+
+def figure_names(formats: Iterable[str] = ("png", "svg")) -> list[str]:
+    """File names (``<stem>.<fmt>``) :func:`make_figures` writes, in its return order."""
+    formats = list(formats)
+    return [f"{s}.{fmt}" for s in FIGURES for fmt in formats]
+
+
+def human_count(n: Any) -> str:
+    """1234567 -> '1.2M'; None/NaN -> '?'."""
+    if n is None or (isinstance(n, float) and math.isnan(n)) or pd.isna(n):
+        return "?"
+    n = float(n)
+    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{suf}"
+    return f"{n:.3g}"
+
+
+def model_label(model: str, params: Any) -> str:
+    """'tiny-2x64 (120k params)'."""
+    return f"{model} ({human_count(params)} params)" if not pd.isna(params) else model
+
+
+def ordered_models(df: pd.DataFrame) -> list[tuple[str, Any]]:
+    """(model, params) pairs of cell rows, smallest model first; models of unknown size after
+    them, in the order they first appear in the table (the caller's cell order)."""
+    if df.empty:
+        return []
+    cells = df[df["kind"] == "cell"] if "kind" in df.columns else df
+    pairs = cells[["model", "params"]].drop_duplicates("model").reset_index(drop=True)
+    pairs = pairs.assign(_p=pairs["params"].astype("float64").fillna(np.inf), _o=np.arange(len(pairs)))
+    pairs = pairs.sort_values(["_p", "_o"])
+    return list(zip(pairs["model"], pairs["params"]))
+
+
+def ordered_inters(inters: Iterable[str]) -> list[str]:
+    """``none`` first, intermediate tasks sorted, ``multitask`` after them, ``scratch`` last."""
+    s = set(inters)
+    tasks = sorted(i for i in s if i not in ("none", "scratch", "multitask"))
+    return [i for i in ["none"] if i in s] + tasks + [i for i in ("multitask", "scratch") if i in s]
+
+
+def _inter_colors(inters: Iterable[str]) -> dict[str, str]:
+    colors, k = {}, 0
+    for i in ordered_inters(inters):
+        if i == "none":
+            colors[i] = _NONE_COLOR
+        elif i == "scratch":
+            colors[i] = _SCRATCH_COLOR
+        else:
+            colors[i] = _PALETTE[k % len(_PALETTE)]
+            k += 1
+    return colors
+
+
+def _inter_label(inter: str) -> str:
+    return {
+        "none": "none (no intermediate task)",
+        "scratch": "scratch (random-init control)",
+        "multitask": "multitask",
+    }.get(inter, inter)
+
+
+def benchmark_tag(df: pd.DataFrame) -> str:
+    """' (toy benchmark)', ' (real benchmark)', or ' (toy + real)' from the rows' benchmark."""
+    if df.empty or "benchmark" not in df.columns:
+        return ""
+    b = sorted(set(df["benchmark"].dropna()))
+    if b == ["toy"]:
+        return " (toy benchmark)"
+    if b == ["real"]:
+        return ""
+    return " (" + " + ".join(b) + " benchmark)" if b else ""
+
+
+# ----------------------------------------------------------------------------- figure helpers
+
+
+def _save(fig: Figure, out_dir: Path, stem: str, formats: Iterable[str], dpi: int) -> list[Path]:
+    paths = []
+    for fmt in formats:
+        p = out_dir / f"{stem}.{fmt}"
+        meta: dict[str, Any] = {}
+        if fmt == "svg":
+            meta = {"Date": None}
+        elif fmt == "pdf":
+            meta = {"CreationDate": None, "ModDate": None}
+        fig.savefig(p, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta)
+        paths.append(p)
+    return paths
+
+
+def _placeholder(title: str, message: str, figsize) -> Figure:
+    fig = Figure(figsize=figsize)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=ax.transAxes)
+    return fig
+
+
+def _f(v) -> float:
+    return float("nan") if v is None or pd.isna(v) else float(v)
+
+
+def _legend_handles(models, markers, inters, colors, extra=()) -> list:
+    h = [Patch(facecolor=colors[i], edgecolor="none", label=_inter_label(i)) for i in inters]
+    h += [
+        Line2D([], [], marker=markers[m], linestyle="none", color="#444444", label=model_label(m, p))
+        for m, p in models
+    ]
+    return h + list(extra)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _grid(n: int, cfg: dict, extra_w: float = 0.0):
+    """A figure with n panels (at most 3 per row) and room for a legend on the right."""
+    ncols = min(3, max(n, 1))
+    nrows = math.ceil(max(n, 1) / ncols)
+    pw, ph = cfg["figsize"] if n == 1 else cfg["panel_size"]
+    fig = Figure(figsize=(pw * ncols + extra_w, ph * nrows + 0.4), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    return fig, axes[:n]
+
+
+def _style(summ: pd.DataFrame):
+    cells = summ[summ["kind"] == "cell"]
+    models = ordered_models(cells)
+    markers = {m: _MARKERS[k % len(_MARKERS)] for k, (m, _) in enumerate(models)}
+    inters = ordered_inters(cells["inter"])
+    return models, markers, inters, _inter_colors(inters)
+
+
+def _no_data(ax, title: str, message: str) -> None:
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=ax.transAxes, color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _draw_acc(ax, summ, base, target, cfg, models, markers, colors) -> list:
+    """One acc-vs-latency panel; returns legend handles for the baselines drawn."""
+    metric, lat = cfg["metric"], cfg["latency"]
+    d = summ[(summ["kind"] == "cell") & (summ["target"] == target)]
+    b = base[base["target"] == target]
+    if d.empty:
+        _no_data(ax, target, f"no cells for target {target!r}")
+        return []
+    xcol, xlabel = lat, LATENCY_LABELS.get(lat, lat)
+    if d[xcol].isna().all():
+        xcol, xlabel = "params", "parameters (inference latency not measured)"
+    if d[xcol].isna().all():  # no latency, no params: model rank
+        rank = {m: k for k, (m, _) in enumerate(models)}
+        d = d.assign(_x=d["model"].map(rank).astype("float64"))
+        xcol, xlabel = "_x", "model (size and latency not measured)"
+    for inter in ordered_inters(d["inter"]):
+        di = d[d["inter"] == inter].assign(_xv=lambda t: t[xcol].astype("float64")).sort_values("_xv")
+        scratch = inter == "scratch"
+        ax.plot(di["_xv"], di[metric].astype("float64"), color=colors[inter], lw=0.8,
+                ls="--" if scratch else "-", alpha=0.6, zorder=1)  # fmt: skip
+        for _, r in di.iterrows():
+            yerr = _f(r.get(f"{metric}_std")) if r["n_seeds"] > 1 else None
+            ax.errorbar(
+                _f(r["_xv"]), _f(r[metric]), yerr=yerr, color=colors[inter],
+                marker="x" if scratch else markers[r["model"]], markersize=8 if scratch else 7,
+                mec=colors[inter], mfc="none" if scratch else colors[inter], linestyle="none",
+                capsize=2, zorder=3,
+            )  # fmt: skip
+    handles = []
+    for k, (_, r) in enumerate(b.sort_values("model").iterrows()):
+        ls = _BASELINE_STYLES[k % len(_BASELINE_STYLES)]
+        ax.axhline(_f(r[metric]), color="#555555", ls=ls, lw=1.0, zorder=0)
+        handles.append(Line2D([], [], color="#555555", ls=ls, label=f"trivial {r['model']}"))
+    xs = d[xcol].astype("float64").dropna()
+    if xcol != "_x" and len(xs) and xs.min() > 0 and xs.max() / xs.min() > 8:
+        ax.set_xscale("log")
+    if xcol == "_x":
+        ax.set_xticks(range(len(models)), [m for m, _ in models])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} ({d['metric'].iloc[0]})")
+    ax.set_title(target)
+    ax.grid(True, alpha=0.3)
+    return handles
+
+
+def _fig_acc_vs_latency(summ: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
+    models, markers, inters, colors = _style(summ)
+    base = summ[summ["kind"] == "baseline"]
+    fig, axes = _grid(len(targets), cfg, extra_w=2.4)
+    extra: dict[str, Line2D] = {}
+    for ax, t in zip(axes, targets):
+        for h in _draw_acc(ax, summ, base, t, cfg, models, markers, colors):
+            extra.setdefault(h.get_label(), h)
+    tag = benchmark_tag(summ[summ["target"].isin(targets)])
+    fig.suptitle(f"Accuracy vs inference latency{tag}")
+    fig.legend(handles=_legend_handles(models, markers, inters, colors, extra.values()),
+               loc="outside right upper", fontsize="small", frameon=False)  # fmt: skip
+    return fig
+
+
+def _draw_gain(ax, summ, target, cfg, markers, colors) -> None:
+    metric = cfg["metric"]
+    gcol = GAIN_COLUMN.get(metric, "gain_over_none")
+    d = summ[(summ["kind"] == "cell") & (summ["target"] == target) & ~summ["inter"].isin(CONTROL_INTERS)]
+    d = d[d["intermediate_flops"].notna() & d[gcol].notna()]
+    if d.empty:
+        _no_data(ax, target, "no cell with both an intermediate phase\nand an inter = none cell")
+        return
+    ax.axhline(0.0, color="#000000", lw=0.8, ls="-", zorder=0)
+    for inter in ordered_inters(d["inter"]):
+        di = d[d["inter"] == inter].sort_values("intermediate_flops")
+        ax.plot(di["intermediate_flops"].astype("float64"), di[gcol].astype("float64"),
+                color=colors[inter], lw=0.8, alpha=0.6, zorder=1)  # fmt: skip
+        for _, r in di.iterrows():
+            yerr = _f(r.get(f"{gcol}_std")) if r["n_seeds"] > 1 else None
+            ax.errorbar(_f(r["intermediate_flops"]), _f(r[gcol]), yerr=yerr, color=colors[inter],
+                        marker=markers[r["model"]], markersize=7, linestyle="none", capsize=2, zorder=3)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("intermediate-task training FLOPs (log scale)")
+    ax.set_ylabel(f"gain over inter = none, {METRIC_LABELS.get(metric, metric)}")
+    ax.set_title(target)
+    ax.grid(True, alpha=0.3, which="both")
+
+
+def _fig_gain_vs_flops(summ: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
+    models, markers, inters, colors = _style(summ)
+    inters = [i for i in inters if i not in CONTROL_INTERS]
+    fig, axes = _grid(len(targets), cfg, extra_w=2.4)
+    for ax, t in zip(axes, targets):
+        _draw_gain(ax, summ, t, cfg, markers, colors)
+    tag = benchmark_tag(summ[summ["target"].isin(targets)])
+    fig.suptitle(f"Gain over no intermediate task vs intermediate-training FLOPs{tag}")
+    extra = [Line2D([], [], color="#000000", lw=0.8, label="no gain (inter = none)")]
+    fig.legend(handles=_legend_handles(models, markers, inters, colors, extra),
+               loc="outside right upper", fontsize="small", frameon=False)  # fmt: skip
+    return fig
+
+
+def language_order(langs: pd.DataFrame) -> list[str]:
+    """Languages in the order they appear in eval.json (first cell wins ties)."""
+    if langs.empty:
+        return []
+    o = langs.groupby("language", sort=False)["lang_order"].min().astype("int64")
+    first = {l: k for k, l in enumerate(dict.fromkeys(langs["language"]))}
+    return sorted(o.index, key=lambda l: (o[l], first[l]))
+
+
+def _fig_languages(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
+    """Rows: targets; columns: model sizes; bars: inters per language."""
+    cells_all = langs[langs["kind"] == "cell"]
+    models = ordered_models(cells_all)
+    inters = ordered_inters(cells_all["inter"])
+    colors = _inter_colors(inters)
+    tag = benchmark_tag(langs[langs["target"].isin(targets)])
+    n_lang = max([len(language_order(langs[langs["target"] == t])) for t in targets] + [1])
+    pw, ph = cfg["panel_size"]
+    width = max(pw, 0.2 * n_lang * max(len(inters), 1) + 1.0)
+    ncols = max(len(models), 1)
+    fig = Figure(figsize=(width * ncols + 2.6, (ph + 0.3) * max(len(targets), 1) + 0.4), layout="constrained")
+    axes = fig.subplots(max(len(targets), 1), ncols, squeeze=False)
+    bw = 0.8 / max(len(inters), 1)
+    baseline_kinds = sorted(langs.loc[langs["kind"] == "baseline", "model"].unique())
+    for row, t in enumerate(targets):
+        d = langs[langs["target"] == t]
+        cells, base = d[d["kind"] == "cell"], d[d["kind"] == "baseline"]
+        order = language_order(d)
+        x = np.arange(len(order))
+        g = cells.groupby(["model", "inter", "language"], sort=False)["score"].agg(["mean", "std", "count"]).reset_index()
+        for col, (m, p) in enumerate(models):
+            ax = axes[row][col]
+            gm = g[g["model"] == m]
+            if gm.empty:
+                _no_data(ax, f"{t}, {model_label(m, p)}", "no cells")
+                continue
+            for k, inter in enumerate(inters):
+                gi = gm[gm["inter"] == inter].set_index("language").reindex(order)
+                if gi["mean"].isna().all():
+                    continue
+                ax.bar(
+                    x - 0.4 + bw * (k + 0.5), gi["mean"].astype("float64"), bw,
+                    yerr=gi["std"].where(gi["count"] > 1).astype("float64"), color=colors[inter],
+                    capsize=1.5, hatch="//" if inter == "scratch" else None,
+                    edgecolor="white" if inter == "scratch" else None, linewidth=0,
+                )  # fmt: skip
+            for j, kind in enumerate(baseline_kinds):
+                bd = base[base["model"] == kind]
+                if bd.empty:
+                    continue
+                bl = bd.groupby("language")["score"].mean().reindex(order).astype("float64")
+                ax.hlines(bl.values, x - 0.45, x + 0.45, colors="#000000",
+                          linestyles=_BASELINE_STYLES[j % len(_BASELINE_STYLES)], lw=1.2)  # fmt: skip
+            ax.set_xticks(x, [f"{l}\n(train)" if l == "en" else l for l in order])
+            ax.set_title(f"{t}, {model_label(m, p)}", fontsize="medium")
+            ax.set_xlabel("language")
+            ax.grid(True, axis="y", alpha=0.3)
+            if col == 0:
+                metric = cells["metric"].iloc[0] if len(cells) else "score"
+                ax.set_ylabel(f"{metric} per language")
+    if not targets or not models:
+        _no_data(axes[0][0], "per-language scores", "no cells")
+    handles = [Patch(facecolor=colors[i], label=_inter_label(i), hatch="//" if i == "scratch" else None,
+                     edgecolor="white" if i == "scratch" else None) for i in inters]  # fmt: skip
+    for j, kind in enumerate(baseline_kinds):
+        handles.append(Line2D([], [], color="#000000", ls=_BASELINE_STYLES[j % len(_BASELINE_STYLES)],
+                              label=f"trivial {kind}"))  # fmt: skip
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
+    fig.suptitle(f"Score per language, zero-shot except en{tag}")
+    return fig
+
+
+def _fig_cost_breakdown(cells: pd.DataFrame, cfg: dict) -> Figure:
+    d = cells[cells["kind"] == "cell"]
+    tag = benchmark_tag(d)
+    title = f"training cost per cell by phase (mean over targets and seeds){tag}"
+    if d.empty:
+        return _placeholder(title, "no cells", cfg["figsize"])
+    models = ordered_models(d)
+    inters = ordered_inters(d["inter"])
+    rows = [("device_hours", "training device-hours"), ("flops", "training FLOPs")]
+    pw, ph = cfg["panel_size"]
+    width = max(pw, 0.45 * len(inters) + 1.2)
+    fig = Figure(figsize=(width * len(models), ph * len(rows) + 0.6), layout="constrained")
+    axes = fig.subplots(len(rows), len(models), squeeze=False, sharex="col")
+    phase_style = {"intermediate": dict(color="#4c72b0"), "target": dict(color="#dd8452")}
+    x = np.arange(len(inters))
+    for c, (m, p) in enumerate(models):
+        dm = d[d["model"] == m]
+        for r, (col, label) in enumerate(rows):
+            ax = axes[r][c]
+            bottom = np.zeros(len(inters))
+            for ph_ in ("intermediate", "target"):
+                v = (
+                    dm.groupby("inter")[f"{ph_}_{col}"].mean().reindex(inters).astype("float64").fillna(0.0).values
+                )
+                ax.bar(x, v, 0.7, bottom=bottom, label=f"{ph_} phase", **phase_style[ph_])
+                bottom = bottom + v
+            ax.set_xticks(x, inters, rotation=45 if len(inters) > 3 else 0, ha="right" if len(inters) > 3 else "center")
+            ax.tick_params(axis="x", labelbottom=r == len(rows) - 1)
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+            ax.grid(True, axis="y", alpha=0.3)
+            if c == 0:
+                ax.set_ylabel(label)
+            if r == 0:
+                ax.set_title(model_label(m, p), fontsize="medium")
+            if r == len(rows) - 1:
+                ax.set_xlabel("intermediate task")
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
+    fig.suptitle(title)
+    return fig
+
+
+def _fig_jobs(jobs: pd.DataFrame, cfg: dict) -> Figure:
+    title = "Snakemake jobs: wall time per rule"
+    if jobs.empty:
+        return _placeholder(title, "no Snakemake benchmark files", cfg["figsize"])
+    g = jobs.groupby("rule").agg(seconds=("seconds", "sum"), n=("seconds", "size"), rss=("max_rss", "max"))
+    g = g.sort_values("seconds")
+    fig = Figure(figsize=(cfg["figsize"][0], max(2.0, 0.35 * len(g) + 1.2)))
+    ax = fig.add_subplot()
+    y = np.arange(len(g))
+    ax.barh(y, g["seconds"].astype("float64"), color="#4c72b0")
+    ax.set_yticks(y, list(g.index))
+    for yi, (_, r) in zip(y, g.iterrows()):
+        rss = "" if pd.isna(r["rss"]) else f", max RSS {r['rss']:.0f} MB"
+        ax.text(float(r["seconds"]), yi, f"  {int(r['n'])} job(s){rss}", va="center", fontsize="small")
+    ax.set_xlabel("wall time summed over jobs (s)")
+    ax.set_ylabel("rule")
+    ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.margins(x=0.35)
+    return fig
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def make_figures(
+    tables_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    formats: Iterable[str] = ("png", "svg"),
+    config: Mapping[str, Any] | None = None,
+    targets: Iterable[str] | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Write every figure of :data:`FIGURES` (see the module docstring) from the parquet tables.
+
+    Args:
+        tables_dir: directory with ``cells.parquet``, ``languages.parquet``, ``jobs.parquet``
+            (written by :func:`xstilts.aggregate.aggregate`).
+        out_dir: figure directory (``reports/figures``); created if missing.
+        formats: matplotlib formats to write, e.g. ``("png", "svg")`` (``pdf`` works too).
+        config: plot options overriding :data:`DEFAULT_PLOT_CONFIG`: ``dpi``, ``metric``
+            (average | average_zero_shot | en_score), ``latency`` (latency_p50_ms | ..._p90_ms |
+            ..._p99_ms | ..._mean_ms), ``figsize`` (single panel), ``panel_size`` (per panel),
+            ``font_size``. Unknown keys (e.g. ``formats``) are ignored, so the workflow's whole
+            ``plots:`` config section can be passed. Pass it as a rule ``params`` so that
+            changing it reruns only plots (and the report).
+        targets: targets to draw, one panel (row for ``zero_shot_languages``) each, in this
+            order (default: every target in the tables, in table order). A target with no
+            rows gets a "no data" panel; the set of files never depends on the data.
+        options: alias of ``config`` (merged over it).
+
+    Returns:
+        the written paths, in :func:`figure_names` order.
+    """
+    cfg = dict(DEFAULT_PLOT_CONFIG)
+    cfg.update(config or {})
+    cfg.update(options or {})
+    if cfg["metric"] not in METRIC_LABELS:
+        raise ValueError(f"plot config: metric must be one of {sorted(METRIC_LABELS)}, got {cfg['metric']!r}")
+    if cfg["latency"] not in LATENCY_LABELS:
+        raise ValueError(f"plot config: latency must be one of {sorted(LATENCY_LABELS)}, got {cfg['latency']!r}")
+    formats = list(formats)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cells, langs, jobs = read_tables(tables_dir)
+    if targets is None:
+        targets = list(dict.fromkeys(cells.loc[cells["kind"] == "cell", "target"]))
+    targets = list(targets)
+    summ = summarize_seeds(cells)
+
+    rc = {
+        "svg.fonttype": "none",  # keep text as text in SVG (searchable, accessible)
+        "svg.hashsalt": "xstilts",  # deterministic SVG ids
+        "font.size": cfg["font_size"],
+        "axes.titlesize": "medium",
+    }
+    builders = {
+        "accuracy_vs_latency": lambda: _fig_acc_vs_latency(summ, targets, cfg),
+        "gain_vs_inter_flops": lambda: _fig_gain_vs_flops(summ, targets, cfg),
+        "zero_shot_languages": lambda: _fig_languages(langs, targets, cfg),
+        "cost_breakdown": lambda: _fig_cost_breakdown(cells, cfg),
+        "jobs_by_rule": lambda: _fig_jobs(jobs, cfg),
+    }
+    written: list[Path] = []
+    with matplotlib.rc_context(rc):
+        for stem in FIGURES:
+            written += _save(builders[stem](), out_dir, stem, formats, cfg["dpi"])
+    return written

@@ -1,0 +1,130 @@
+"""The task registry: every task is one data entry; families carry the code.
+
+A task names where its data lives on the Hugging Face Hub (repo, config, split, pinned
+revision), which family's converter reads that Hub schema, its languages, metric and default
+hyperparameters.  Entries live in ``xstilts.tasks.<family>`` modules and are collected here.
+Adding a task of an existing family means adding one entry, nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, replace
+
+ENGLISH = "en"
+# The families whose code exists.  A task of another family is kept in the registry (so a
+# config can name it and the DAG can say what is missing) but has no jobs yet.
+FAMILY_MODULES = {
+    "classification": "xstilts.families.classification",
+    "multiple_choice": "xstilts.families.multiple_choice",
+}
+TASK_MODULES = ("xstilts.tasks.classification", "xstilts.tasks.planned")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One split of one Hub dataset.
+
+    ``config`` may hold ``{lang}`` (replaced by the language's config token, see
+    ``Task.lang_config``).  ``where`` filters rows on column values (``{lang}`` allowed), for
+    datasets that keep every language in one config (XNLI).
+    """
+
+    repo: str
+    config: str | None
+    split: str
+    schema: str  # the Hub schema: which converter of the family reads these rows
+    revision: str | None = None
+    where: tuple[tuple[str, str], ...] = ()
+
+    def for_lang(self, lang: str | None, token: str | None = None) -> "Source":
+        token = token or lang
+        if lang is None:
+            return self
+        return replace(
+            self,
+            config=self.config.replace("{lang}", token) if self.config else None,
+            where=tuple((k, v.replace("{lang}", lang)) for k, v in self.where),
+        )
+
+    def describe(self) -> str:
+        cfg = f"/{self.config}" if self.config else ""
+        filt = "".join(f"[{k}={v}]" for k, v in self.where)
+        rev = f"@{self.revision[:10]}" if self.revision else ""
+        return f"{self.repo}{cfg}:{self.split}{filt}{rev}"
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    family: str
+    metric: str
+    train: Source | None = None  # English training set
+    dev: Source | None = None  # English dev set (early stopping)
+    test: Source | None = None  # per-language test set ({lang} pattern)
+    test_overrides: dict = field(default_factory=dict)  # lang -> Source (e.g. en for XCOPA)
+    languages: tuple[str, ...] = ()  # evaluation languages of the real benchmark
+    lang_config: dict = field(default_factory=dict)  # lang -> config token, when not the code
+    labels: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ("intermediate",)  # intermediate and/or target
+    hparams: dict = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def implemented(self) -> bool:
+        return self.family in FAMILY_MODULES
+
+    def eval_languages(self, toy_languages: list[str] | None = None) -> list[str]:
+        """Languages evaluated for this task; in toy mode the toy languages replace the real
+        non-English ones (English stays when the task has an English test set)."""
+        has_en = ENGLISH in self.languages or ENGLISH in self.test_overrides
+        if toy_languages is None:
+            langs = list(self.languages)
+            if has_en and ENGLISH not in langs:
+                langs.insert(0, ENGLISH)
+            return langs
+        return ([ENGLISH] if has_en else []) + [lang for lang in toy_languages if lang != ENGLISH]
+
+    def averaged_languages(self, evaluated: list[str]) -> list[str]:
+        """XTREME averages over the benchmark's languages: English counts only when it is one
+        of them (XNLI, PAWS-X), not when it is an extra reference (XCOPA's COPA)."""
+        return [lang for lang in evaluated if lang != ENGLISH or ENGLISH in self.languages]
+
+    def test_source(self, lang: str) -> Source:
+        if lang in self.test_overrides:
+            return self.test_overrides[lang]
+        if self.test is None:
+            raise KeyError(f"task {self.name!r} has no test set")
+        return self.test.for_lang(lang, self.lang_config.get(lang))
+
+
+class Registry(dict):
+    def __missing__(self, name):
+        known = ", ".join(sorted(self))
+        raise KeyError(f"unknown task {name!r}; known tasks: {known}")
+
+
+def _collect() -> Registry:
+    reg = Registry()
+    for mod_name in TASK_MODULES:
+        for task in importlib.import_module(mod_name).TASKS:
+            if task.name in reg:
+                raise ValueError(f"task {task.name!r} is registered twice")
+            reg[task.name] = task
+    return reg
+
+
+TASKS = _collect()
+
+
+def get_task(name: str) -> Task:
+    return TASKS[name]
+
+
+def get_family(name: str):
+    """The family object of a family name (or of a task's family)."""
+    if name in TASKS:
+        name = TASKS[name].family
+    if name not in FAMILY_MODULES:
+        raise NotImplementedError(f"task family {name!r} is not implemented yet")
+    return importlib.import_module(FAMILY_MODULES[name]).FAMILY

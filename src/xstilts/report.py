@@ -1,0 +1,364 @@
+"""A self-contained HTML report from the parquet tables and the figures.
+
+Sections: a toy-benchmark warning (when any row is toy), per target a score table (per model
+size and inter: English, average, zero-shot average, gain over ``inter = none``, zero-shot
+minus the random-init control, with the trivial baselines in the same table), a per-language
+table and the target's figures; then training cost, inference cost, Snakemake jobs and the
+global figures. Numbers are seed means (``± std`` when several seeds exist).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xstilts.aggregate import read_tables, summarize_seeds
+from xstilts.plots import (
+    benchmark_tag,
+    human_count,
+    language_order,
+    ordered_inters,
+    ordered_models,
+)
+
+__all__ = ["make_report", "TOY_NOTE"]
+
+TOY_NOTE = (
+    "toy numbers are not XLM-R numbers; compare to the random-init control. "
+    "These rows come from the toy benchmark: tiny models, a generated world and toy languages "
+    "(codes qaa&ndash;qad). Read every zero-shot number against the <code>scratch</code> rows "
+    "(same architecture, no pretraining) and the trivial baselines beside it, never against "
+    "published XTREME results."
+)
+
+FIGURE_CAPTIONS = {
+    "accuracy_vs_latency": "Headline score against inference latency (p50, batch 1), one panel per "
+    "target. Marker shape: model size; colour: intermediate task; grey x: random-init control; "
+    "dashed lines: trivial baselines.",
+    "gain_vs_inter_flops": "Gain over no intermediate task (same model, target, seed) against the "
+    "FLOPs spent on intermediate training (log scale), one panel per target.",
+    "zero_shot_languages": "Score per language (en is the training language; the rest are "
+    "zero-shot), one row per target, one column per model size; black ticks: trivial baselines.",
+    "cost_breakdown": "Training cost of one cell by phase, mean over targets and seeds.",
+    "jobs_by_rule": "Wall time of the Snakemake jobs per rule (from the benchmark files).",
+}
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
+     color:#222;line-height:1.4;padding:0 1em}
+table{border-collapse:collapse;margin:0.6em 0 1.4em;font-size:0.88em}
+th,td{border:1px solid #ccc;padding:0.25em 0.55em;text-align:right;white-space:nowrap}
+th{background:#f1f1f1} td.l,th.l{text-align:left}
+tr.control td{color:#555;background:#fafafa} tr.baseline td{color:#555;background:#f3f3f3;font-style:italic}
+.note{border-left:4px solid #d9822b;background:#fff6ec;padding:0.6em 1em;margin:1em 0}
+figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:0.88em;color:#444}
+code{background:#f4f4f4;padding:0 0.2em}
+"""
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def _isna(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or bool(pd.isna(v))
+
+
+def _score(v: Any, std: Any = None, n: Any = 1, signed: bool = False) -> str:
+    if _isna(v):
+        return "&ndash;"
+    s = f"{float(v):+.3f}" if signed else f"{float(v):.3f}"
+    if not _isna(n) and int(n) > 1 and not _isna(std):
+        s += f" &plusmn; {float(std):.3f}"
+    return s
+
+
+def _g(v: Any, fmt: str = "{:.3g}") -> str:
+    return "&ndash;" if _isna(v) else fmt.format(float(v))
+
+
+def _e(s: Any) -> str:
+    return "&ndash;" if _isna(s) else html.escape(str(s))
+
+
+def _table(headers: list[str], rows: list[tuple[str, list[str]]], left: int = 1) -> str:
+    """rows: (css class, cells already escaped/formatted). The first `left` columns align left."""
+    out = ["<table>", "<tr>" + "".join(
+        f'<th class="l">{h}</th>' if k < left else f"<th>{h}</th>" for k, h in enumerate(headers)
+    ) + "</tr>"]  # fmt: skip
+    for cls, cells in rows:
+        attr = f' class="{cls}"' if cls else ""
+        out.append(
+            f"<tr{attr}>"
+            + "".join(f'<td class="l">{c}</td>' if k < left else f"<td>{c}</td>" for k, c in enumerate(cells))
+            + "</tr>"
+        )
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _figure(figures_dir: Path, stem: str, out_html: Path, embed: bool, caption: str) -> str:
+    png = figures_dir / f"{stem}.png"
+    svg = figures_dir / f"{stem}.svg"
+    if png.is_file():
+        if embed:
+            src = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+        else:
+            src = html.escape(os.path.relpath(png, out_html.parent).replace(os.sep, "/"))
+    elif svg.is_file():
+        if embed:
+            src = "data:image/svg+xml;base64," + base64.b64encode(svg.read_bytes()).decode("ascii")
+        else:
+            src = html.escape(os.path.relpath(svg, out_html.parent).replace(os.sep, "/"))
+    else:
+        return f"<p><em>figure {html.escape(stem)} not found in {html.escape(str(figures_dir))}</em></p>"
+    return (
+        f'<figure id="fig-{html.escape(stem)}"><img src="{src}" alt="{html.escape(stem)}">'
+        f"<figcaption><code>{html.escape(stem)}</code>: {html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _inter_name(i: str) -> str:
+    return {"none": "none (no intermediate task)", "scratch": "scratch (random-init control)"}.get(i, i)
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def _scores_section(summ: pd.DataFrame, target: str) -> str:
+    d = summ[(summ["target"] == target) & (summ["kind"] == "cell")]
+    b = summ[(summ["target"] == target) & (summ["kind"] == "baseline")]
+    if d.empty and b.empty:
+        return "<p>No rows.</p>"
+    headers = [
+        "model", "params", "inter", "seeds", "English", "average", "zero-shot avg",
+        "gain over none (avg)", "gain over none (zero-shot)", "zero-shot &minus; scratch",
+    ]  # fmt: skip
+    rows = []
+    for m, p in ordered_models(d):
+        dm = d[d["model"] == m]
+        scratch = dm[dm["inter"] == "scratch"]
+        scr_zs = scratch["average_zero_shot"].iloc[0] if len(scratch) else None
+        for inter in ordered_inters(dm["inter"]):
+            r = dm[dm["inter"] == inter].iloc[0]
+            n = r["n_seeds"]
+            vs_scratch = (
+                None if inter == "scratch" or _isna(scr_zs) or _isna(r["average_zero_shot"])
+                else r["average_zero_shot"] - scr_zs
+            )  # fmt: skip
+            rows.append((
+                "control" if inter in ("none", "scratch") else "",
+                [_e(m), human_count(p), _e(_inter_name(inter)), str(int(n)),
+                 _score(r["en_score"], r.get("en_score_std"), n),
+                 _score(r["average"], r.get("average_std"), n),
+                 _score(r["average_zero_shot"], r.get("average_zero_shot_std"), n),
+                 _score(r["gain_over_none"], r.get("gain_over_none_std"), n, signed=True),
+                 _score(r["gain_over_none_zero_shot"], r.get("gain_over_none_zero_shot_std"), n, signed=True),
+                 _score(vs_scratch, signed=True)],
+            ))  # fmt: skip
+    for _, r in b.sort_values("model").iterrows():
+        rows.append((
+            "baseline",
+            [_e(r["model"]), "&ndash;", "trivial baseline", str(int(r["n_seeds"])),
+             _score(r["en_score"]), _score(r["average"]), _score(r["average_zero_shot"]),
+             "&ndash;", "&ndash;", "&ndash;"],
+        ))  # fmt: skip
+    return _table(headers, rows, left=3)
+
+
+def _languages_section(langs: pd.DataFrame, target: str) -> str:
+    d = langs[langs["target"] == target]
+    if d.empty:
+        return ""
+    order = language_order(d)
+    g = d.groupby(["kind", "model", "inter", "language"], sort=False)["score"].agg(["mean", "std", "count"])
+    headers = ["model", "inter"] + [("en (train)" if l == "en" else html.escape(l)) for l in order]
+    rows = []
+    cells = d[d["kind"] == "cell"]
+    for m, _ in ordered_models(cells):
+        for inter in ordered_inters(cells.loc[cells["model"] == m, "inter"]):
+            vals = []
+            for l in order:
+                k = ("cell", m, inter, l)
+                vals.append(_score(*g.loc[k, ["mean", "std", "count"]]) if k in g.index else "&ndash;")
+            rows.append(("control" if inter in ("none", "scratch") else "", [_e(m), _e(_inter_name(inter))] + vals))
+    base = d[d["kind"] == "baseline"]
+    for m in sorted(base["model"].unique()):
+        inter = base.loc[base["model"] == m, "inter"].iloc[0]
+        vals = []
+        for l in order:
+            k = ("baseline", m, inter, l)
+            vals.append(_score(g.loc[k, "mean"]) if k in g.index else "&ndash;")
+        rows.append(("baseline", [_e(m), "trivial baseline"] + vals))
+    return _table(headers, rows, left=2)
+
+
+def _train_cost_section(summ: pd.DataFrame) -> str:
+    d = summ[summ["kind"] == "cell"]
+    if d.empty:
+        return "<p>No cells.</p>"
+    headers = [
+        "model", "inter", "target", "seeds", "intermediate FLOPs", "target FLOPs", "total FLOPs",
+        "intermediate wall (s)", "target wall (s)", "device-hours", "train tokens/s",
+    ]  # fmt: skip
+    rows = []
+    for m, _ in ordered_models(d):
+        dm = d[d["model"] == m]
+        for t in dict.fromkeys(dm["target"]):
+            dt = dm[dm["target"] == t]
+            for inter in ordered_inters(dt["inter"]):
+                r = dt[dt["inter"] == inter].iloc[0]
+                rows.append((
+                    "control" if inter in ("none", "scratch") else "",
+                    [_e(m), _e(inter), _e(t), str(int(r["n_seeds"])),
+                     _g(r["intermediate_flops"]), _g(r["target_flops"]), _g(r["total_train_flops"]),
+                     _g(r["intermediate_wall_s"], "{:.1f}"), _g(r["target_wall_s"], "{:.1f}"),
+                     _g(r["total_device_hours"], "{:.3g}"), _g(r["train_tokens_per_s"], "{:.0f}")],
+                ))  # fmt: skip
+    return _table(headers, rows, left=3)
+
+
+def _inference_section(cells: pd.DataFrame) -> str:
+    d = cells[cells["kind"] == "cell"].drop_duplicates(["model", "target"])
+    if d.empty:
+        return "<p>No cells.</p>"
+    headers = [
+        "model", "target", "params", "non-embedding params", "latency p50 (ms)", "p90 (ms)",
+        "p99 (ms)", "throughput (ex/s)", "best batch", "FLOPs/example (counted)",
+        "FLOPs/example (analytic)", "seq len", "peak mem (MB)", "device", "dtype", "threads",
+    ]  # fmt: skip
+    rows = []
+    for m, p in ordered_models(d):
+        for _, r in d[d["model"] == m].iterrows():
+            rows.append((
+                "",
+                [_e(m), _e(r["target"]), human_count(p), human_count(r["params_non_embedding"]),
+                 _g(r["latency_p50_ms"], "{:.2f}"), _g(r["latency_p90_ms"], "{:.2f}"),
+                 _g(r["latency_p99_ms"], "{:.2f}"), _g(r["throughput_examples_per_s"], "{:.1f}"),
+                 _g(r["throughput_best_batch"], "{:.0f}"), _g(r["flops_per_example"]),
+                 _g(r["flops_per_example_analytic"]), _g(r["seq_len"], "{:.0f}"),
+                 _g(r["infer_peak_mem_mb"], "{:.0f}"), _e(r["infer_device"]), _e(r["infer_dtype"]),
+                 _g(r["infer_threads"], "{:.0f}")],
+            ))  # fmt: skip
+    return _table(headers, rows, left=2)
+
+
+def _jobs_section(jobs: pd.DataFrame) -> str:
+    if jobs.empty:
+        return "<p>No Snakemake benchmark files were aggregated.</p>"
+    g = jobs.groupby("rule").agg(
+        jobs=("seconds", "size"), seconds=("seconds", "sum"), max_s=("seconds", "max"),
+        max_rss=("max_rss", "max"), cpu_time=("cpu_time", "sum"),
+    ).sort_values("seconds", ascending=False)  # fmt: skip
+    rows = [
+        ("", [_e(rule), str(int(r["jobs"])), _g(r["seconds"], "{:.1f}"), _g(r["max_s"], "{:.1f}"),
+              _g(r["max_rss"], "{:.0f}"), _g(r["cpu_time"], "{:.1f}")])
+        for rule, r in g.iterrows()
+    ]  # fmt: skip
+    return _table(["rule", "jobs", "wall s (sum)", "wall s (max)", "max RSS (MB)", "CPU s (sum)"], rows)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def make_report(
+    tables_dir: str | os.PathLike,
+    figures_dir: str | os.PathLike,
+    out_html: str | os.PathLike,
+    *,
+    embed: bool = True,
+    targets: Iterable[str] | None = None,
+    title: str = "xstilts: intermediate-task training for zero-shot cross-lingual transfer",
+    config: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the HTML report.
+
+    Args:
+        tables_dir: directory with the parquet tables (``results/tables``).
+        figures_dir: directory with the figures of :func:`xstilts.plots.make_figures`
+            (``reports/figures``); PNG is used, SVG when there is no PNG.
+        out_html: output file (``reports/report.html``); parent directories are created.
+        embed: ``True``: figures embedded as base64 (one self-contained file); ``False``:
+            referenced by paths relative to ``out_html``.
+        targets: targets to report (default: every target in the tables, in table order).
+        title: page title.
+        config: optional plot config (only ``metric`` is shown, to say what the figures plot).
+
+    Returns:
+        ``Path(out_html)``.
+    """
+    out_html = Path(out_html)
+    figures_dir = Path(figures_dir)
+    cells, langs, jobs = read_tables(tables_dir)
+    summ = summarize_seeds(cells)
+    if targets is None:
+        targets = list(dict.fromkeys(cells["target"]))
+    targets = list(targets)
+    benchmarks = sorted(set(cells["benchmark"].dropna()))
+    real = cells[cells["kind"] == "cell"]
+    metric = (config or {}).get("metric", "average")
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}{html.escape(benchmark_tag(cells))}</h1>",
+    ]
+    if "toy" in benchmarks:
+        parts.append(f'<div class="note"><strong>Toy benchmark:</strong> {TOY_NOTE}</div>')
+    n_seeds = real["seed"].nunique() if not real.empty else 0
+    parts.append(
+        "<p>"
+        f"{len(real)} cells: {real['model'].nunique()} model size(s) "
+        f"({', '.join(_e(m) + ' ' + human_count(p) for m, p in ordered_models(real))}), "
+        f"{real['inter'].nunique()} intermediate setting(s) "
+        f"({', '.join(_e(i) for i in ordered_inters(real['inter']))}), "
+        f"{len(targets)} target(s), {n_seeds} seed(s); benchmark: {_e(', '.join(benchmarks) or '?')}. "
+        "Scores are fractions (not percent), means over seeds with &plusmn; sample std. "
+        "<code>none</code> = pretrained encoder straight to the target; <code>scratch</code> = "
+        "same architecture from random init (the control); zero-shot = languages other than en."
+        "</p>"
+    )
+    parts.append('<h2>Contents</h2><ul><li><a href="#figures">figures</a></li>')
+    for t in targets:
+        parts.append(f'<li><a href="#target-{html.escape(t)}">target {html.escape(t)}</a></li>')
+    parts.append('<li><a href="#costs">costs</a></li><li><a href="#jobs">Snakemake jobs</a></li></ul>')
+
+    parts.append('<h2 id="figures">Accuracy and cost</h2>')
+    for f in ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages"):
+        cap = FIGURE_CAPTIONS[f] + (f" Figure metric: {metric}." if f != "zero_shot_languages" else "")
+        parts.append(_figure(figures_dir, f, out_html, embed, cap))
+
+    for t in targets:
+        dt = cells[cells["target"] == t]
+        m = dt["metric"].dropna()
+        parts.append(
+            f'<h2 id="target-{html.escape(t)}">Target {html.escape(t)}'
+            f"{' (' + html.escape(m.iloc[0]) + ')' if len(m) else ''}{html.escape(benchmark_tag(dt))}</h2>"
+        )
+        parts.append("<h3>Scores</h3>")
+        parts.append(_scores_section(summ, t))
+        parts.append("<h3>Per language</h3>")
+        parts.append(_languages_section(langs, t))
+
+    parts.append('<h2 id="costs">Costs</h2><h3>Training (per cell, both phases)</h3>')
+    parts.append(_train_cost_section(summ))
+    parts.append("<h3>Inference (per model and target, measured once per architecture)</h3>")
+    parts.append(_inference_section(cells))
+    parts.append(_figure(figures_dir, "cost_breakdown", out_html, embed, FIGURE_CAPTIONS["cost_breakdown"]))
+    parts.append('<h2 id="jobs">Snakemake jobs</h2>')
+    parts.append(_jobs_section(jobs))
+    parts.append(_figure(figures_dir, "jobs_by_rule", out_html, embed, FIGURE_CAPTIONS["jobs_by_rule"]))
+    parts.append("</body></html>")
+
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_html.with_name(out_html.name + ".tmp")
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    os.replace(tmp, out_html)
+    return out_html

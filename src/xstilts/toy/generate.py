@@ -1,0 +1,121 @@
+"""``generate``: the toy world, its corpus and every toy twin, deterministic from a seed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from xstilts.toy import items as I
+from xstilts.toy.render import Renderer
+from xstilts.toy.twins import TwinBuilder
+from xstilts.toy.world import LANGUAGES, TOY_LANGUAGES, build_world, stable_rng
+
+GENERATOR_VERSION = 1
+
+#: (repo, config) of every twin -> split names written (``{lang}`` = per-language configs)
+TWIN_SPLITS = {
+    ("nyu-mll/glue", "mnli"): ("train", "validation_matched"),
+    ("facebook/anli", "default"): ("train_r1", "dev_r1", "test_r1"),
+    ("nyu-mll/glue", "qqp"): ("train", "validation"),
+    ("nyu-mll/glue", "sst2"): ("train", "validation"),
+    ("Rowan/hellaswag", "default"): ("train", "validation"),
+    ("tau/commonsense_qa", "default"): ("train", "validation"),
+    ("allenai/cosmos_qa", "default"): ("train", "validation"),
+    ("google/xtreme", "XNLI"): ("validation", "test"),
+    ("google/xtreme", "PAWS-X.{lang}"): ("train", "validation", "test"),  # train: en only
+    ("cambridgeltl/xcopa", "{lang}"): ("validation", "test"),  # toy languages only
+    ("aps/super_glue", "copa"): ("train", "validation"),
+}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_corpus(world, out_root: Path, n_corpus: int, seed: int) -> dict:
+    r = Renderer(world)
+    files = {}
+    for lang in world.languages:
+        rng = stable_rng(seed, "corpus", lang)  # comparable, not parallel, corpora
+        lines = []
+        for _ in range(n_corpus):
+            clauses, joiner = I.corpus_sentence(rng, world)
+            lines.append(r.text(clauses, lang, joiner))
+        p = out_root / "corpus" / f"{lang}.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        files[f"corpus/{lang}.txt"] = p
+    return files
+
+
+def _write_table(out_root: Path, repo: str, config: str, split: str, tab) -> tuple:
+    rel = f"hub/{repo}/{config}/{split}.parquet"
+    p = out_root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(tab, p, compression="zstd")
+    return rel, p, tab.num_rows
+
+
+def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, n_dev: int = 500,
+             n_test: int = 400, n_corpus: int = 20000) -> dict:
+    """Write the toy world, corpus and twins under ``out_root``; return (and write) the manifest.
+
+    Layout: ``out_root/corpus/<lang>.txt``, ``out_root/hub/<repo>/<config>/<split>.parquet``,
+    ``out_root/world.json``, ``out_root/manifest.json``. Same seed -> byte-identical files.
+    """
+    out_root = Path(out_root)
+    languages = tuple(languages)
+    if languages[0] != "en":
+        raise ValueError("languages must start with 'en'")
+    for lang in languages[1:]:
+        if lang not in TOY_LANGUAGES:
+            raise ValueError(f"{lang!r} is not a toy language code ({TOY_LANGUAGES})")
+    world = build_world(seed, languages)
+    out_root.mkdir(parents=True, exist_ok=True)
+    files = {}  # rel -> (path, rows)
+    for rel, p in write_corpus(world, out_root, n_corpus, seed).items():
+        files[rel] = (p, n_corpus)
+
+    b = TwinBuilder(world, seed, n_train, n_dev, n_test)
+    simple = {("nyu-mll/glue", "mnli"): b.mnli, ("facebook/anli", "default"): b.anli,
+              ("nyu-mll/glue", "qqp"): b.qqp, ("nyu-mll/glue", "sst2"): b.sst2,
+              ("Rowan/hellaswag", "default"): b.hellaswag,
+              ("tau/commonsense_qa", "default"): b.commonsense_qa,
+              ("allenai/cosmos_qa", "default"): b.cosmos_qa, ("google/xtreme", "XNLI"): b.xnli,
+              ("aps/super_glue", "copa"): b.copa}
+    for (repo, config), fn in simple.items():
+        for split, tab in fn().items():
+            rel, p, n = _write_table(out_root, repo, config, split, tab)
+            files[rel] = (p, n)
+    for lang, splits in b.pawsx().items():
+        for split, tab in splits.items():
+            rel, p, n = _write_table(out_root, "google/xtreme", f"PAWS-X.{lang}", split, tab)
+            files[rel] = (p, n)
+    for lang, splits in b.xcopa().items():
+        for split, tab in splits.items():
+            rel, p, n = _write_table(out_root, "cambridgeltl/xcopa", lang, split, tab)
+            files[rel] = (p, n)
+
+    world_path = out_root / "world.json"
+    world_path.write_text(json.dumps(world.to_json(), indent=1, sort_keys=True), encoding="utf-8")
+    files["world.json"] = (world_path, None)
+
+    manifest = {
+        "benchmark": "toy",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "languages": list(languages),
+        "toy_languages": list(languages[1:]),
+        "sizes": {"n_train": n_train, "n_dev": n_dev, "n_test": n_test, "n_corpus": n_corpus},
+        "shared_vocabulary": {lang: round(world.shared_fraction(lang), 4) for lang in languages},
+        "hub_root": "hub",
+        "twins": {f"{repo}/{config}": list(splits) for (repo, config), splits in TWIN_SPLITS.items()},
+        "files": {rel: {"sha256": _sha256(p), **({"rows": n} if n is not None else {})}
+                  for rel, (p, n) in sorted(files.items())},
+    }
+    (out_root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
+                                            encoding="utf-8")
+    return manifest

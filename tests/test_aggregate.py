@@ -1,0 +1,327 @@
+"""aggregate.py on synthetic artifacts written in the exact schemas of docs/ARCHITECTURE.md."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from xstilts.aggregate import (
+    CELLS_SCHEMA,
+    JOBS_SCHEMA,
+    LANGUAGES_SCHEMA,
+    AggregateError,
+    aggregate,
+    aggregate_results,
+    read_tables,
+    summarize_seeds,
+)
+
+LANGS = ["en", "qaa", "qab"]
+MODELS = {"tiny-s": 120_000, "tiny-m": 480_000}
+INTERS = ["none", "scratch", "mnli"]
+# per-language accuracy per (model, inter): hand-picked so every difference is distinct
+SCORES = {
+    ("tiny-s", "none"): [0.80, 0.60, 0.50],
+    ("tiny-s", "scratch"): [0.70, 0.40, 0.36],
+    ("tiny-s", "mnli"): [0.84, 0.66, 0.53],
+    ("tiny-m", "none"): [0.86, 0.70, 0.61],
+    ("tiny-m", "scratch"): [0.72, 0.42, 0.37],
+    ("tiny-m", "mnli"): [0.88, 0.75, 0.62],
+}
+BASELINE = [0.45, 0.41, 0.40]
+LATENCY = {"tiny-s": 1.5, "tiny-m": 4.0}
+
+
+def _cost(phase: str, flops: float, wall: float, tokens: int) -> dict:
+    return {
+        "phase": phase, "steps": 100, "examples": 3200, "tokens": tokens, "flops": flops,
+        "wall_s": wall, "device": "cpu", "device_hours": wall / 3600, "peak_mem_mb": 800.0,
+        "tokens_per_s": tokens / wall, "best_step": 80, "stopped_early": False,
+    }  # fmt: skip
+
+
+def _eval(model, inter, target, seed, scores, benchmark="toy"):
+    langs = {l: {"accuracy": s, "n": 400} for l, s in zip(LANGS, scores)}
+    return {
+        "benchmark": benchmark, "model": model, "inter": inter, "target": target, "seed": seed,
+        "metric": "accuracy", "languages": langs,
+        "average": sum(scores) / len(scores),
+        "average_zero_shot": sum(scores[1:]) / len(scores[1:]),
+        "provenance": {"git": "synthetic"},
+    }  # fmt: skip
+
+
+def write_artifacts(root: Path, seeds=(1,), target="xnli", jitter=0.0) -> dict:
+    """2 models x (none, scratch, mnli) x 1 target x seeds + 1 baseline + 2 benchmark files.
+
+    Returns the file lists that `aggregate` takes. `jitter` shifts the scores of seed k by
+    k * jitter (so several seeds have a known mean and std).
+    """
+    cells, infer = [], []
+    for model, params in MODELS.items():
+        size = params / 120_000
+        for inter in INTERS:
+            for seed in seeds:
+                d = root / "results" / "cells" / model / inter / target / f"s{seed}"
+                d.mkdir(parents=True)
+                scores = [s + (seed - 1) * jitter for s in SCORES[(model, inter)]]
+                (d / "eval.json").write_text(json.dumps(_eval(model, inter, target, seed, scores)))
+                inter_cost = None if inter in ("none", "scratch") else _cost("intermediate", 1e12 * size, 60.0 * size, 100_000)
+                tgt_cost = _cost("target", 2e11 * size, 20.0 * size, 40_000)
+                phases = {"intermediate": inter_cost, "target": tgt_cost}
+                costs = [c for c in phases.values() if c]
+                prof = {
+                    "model": model, "inter": inter, "target": target, "seed": seed, "phases": phases,
+                    "total_train_flops": sum(c["flops"] for c in costs),
+                    "total_train_wall_s": sum(c["wall_s"] for c in costs),
+                    "total_device_hours": sum(c["device_hours"] for c in costs),
+                    "inference_profile": f"results/profile/{model}/{target}/profile.json",
+                }  # fmt: skip
+                (d / "profile.json").write_text(json.dumps(prof))
+                cells.append(d)
+        p = root / "results" / "profile" / model / target / "profile.json"
+        p.parent.mkdir(parents=True)
+        p.write_text(json.dumps({
+            "model": model, "target": target,
+            "params": {"total": params, "embedding": params // 2, "non_embedding": params - params // 2},
+            "flops_per_example": {"counted": 2.0e6 * size, "analytic": 1.9e6 * size, "seq_len": 128},
+            "latency_ms": {"p50": LATENCY[model], "p90": LATENCY[model] * 1.2, "p99": LATENCY[model] * 1.5,
+                           "mean": LATENCY[model] * 1.05},
+            "throughput": {"best_batch": 32, "examples_per_s": 1000.0 / size},
+            "peak_mem_mb": 300.0 * size, "device": "cpu", "dtype": "float32", "threads": 1,
+            "trace_dir": str(p.parent / "trace"),
+        }))  # fmt: skip
+        infer.append(p)
+    b = root / "results" / "baselines" / target / "eval.json"
+    b.parent.mkdir(parents=True)
+    bj = _eval("baseline:overlap", "baseline", target, None, BASELINE)
+    del bj["seed"]
+    b.write_text(json.dumps(bj))
+    bench = []
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    for rel, rows in [
+        ("target/tiny-s/mnli/xnli/s1.tsv", ["12.50\t0:00:12\t810.2\t900.1\t700.0\t705.0\t1.0\t2.0\t95.0\t11.9"]),
+        ("aggregate.tsv", ["1.00\t0:00:01\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA",
+                           "3.00\t0:00:03\t50.0\t60.0\t40.0\t41.0\t0.0\t0.0\t90.0\t2.5"]),
+    ]:  # fmt: skip
+        f = root / "benchmarks" / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(header + "\n".join(rows) + "\n")
+        bench.append(f)
+    return {"cells": cells, "inference_profiles": infer, "baselines": [b], "benchmarks": bench}
+
+
+@pytest.fixture
+def artifacts(tmp_path):
+    return write_artifacts(tmp_path)
+
+
+def _avg(xs):
+    return sum(xs) / len(xs)
+
+
+def test_aggregate_rows_and_gain(tmp_path, artifacts):
+    out = aggregate(
+        artifacts["cells"], tmp_path / "tables",
+        inference_profiles=artifacts["inference_profiles"],
+        baselines=artifacts["baselines"], benchmarks=artifacts["benchmarks"],
+        model_info={"tiny-s": {"params": 1, "layers": 2, "hidden": 64}},
+    )  # fmt: skip
+    assert set(out) == {"cells", "languages", "jobs"}
+    assert pq.read_schema(out["cells"]).equals(CELLS_SCHEMA, check_metadata=False)
+    assert pq.read_schema(out["languages"]).equals(LANGUAGES_SCHEMA, check_metadata=False)
+    assert pq.read_schema(out["jobs"]).equals(JOBS_SCHEMA, check_metadata=False)
+    cells, langs, jobs = read_tables(tmp_path / "tables")
+
+    assert len(cells) == 6 + 1
+    assert (cells["kind"] == "baseline").sum() == 1
+    c = cells[cells["kind"] == "cell"].set_index(["model", "inter"])
+    assert set(c.index) == {(m, i) for m in MODELS for i in INTERS}
+    for (m, i), scores in SCORES.items():
+        r = c.loc[(m, i)]
+        none = SCORES[(m, "none")]
+        assert r["average"] == pytest.approx(_avg(scores))
+        assert r["average_zero_shot"] == pytest.approx(_avg(scores[1:]))
+        assert r["en_score"] == pytest.approx(scores[0])
+        # hand-computed: e.g. tiny-s mnli: (0.84+0.66+0.53)/3 - (0.80+0.60+0.50)/3 = 0.04333...
+        assert r["gain_over_none"] == pytest.approx(_avg(scores) - _avg(none))
+        assert r["gain_over_none_zero_shot"] == pytest.approx(_avg(scores[1:]) - _avg(none[1:]))
+        assert r["gain_over_none_en"] == pytest.approx(scores[0] - none[0])
+        assert r["params"] == MODELS[m]  # inference profile beats model_info
+        assert r["latency_p50_ms"] == LATENCY[m]
+        assert r["benchmark"] == "toy" and r["target"] == "xnli" and r["seed"] == 1
+    assert c.loc[("tiny-s", "mnli"), "gain_over_none"] == pytest.approx(0.043333333, abs=1e-8)
+    assert c.loc[("tiny-m", "scratch"), "gain_over_none"] == pytest.approx((0.72 + 0.42 + 0.37 - 0.86 - 0.70 - 0.61) / 3)
+    assert c.loc[("tiny-s", "none"), "layers"] == 2 and c.loc[("tiny-s", "none"), "hidden"] == 64
+    assert c["layers"].isna().sum() == 3  # tiny-m has no model_info
+
+    # costs: intermediate phase only for mnli, totals add up
+    r = c.loc[("tiny-m", "mnli")]
+    assert r["intermediate_flops"] == pytest.approx(4e12)
+    assert r["target_flops"] == pytest.approx(8e11)
+    assert r["total_train_flops"] == pytest.approx(4.8e12)
+    assert r["train_tokens_per_s"] == pytest.approx(140_000 / (240.0 + 80.0))
+    assert not r["intermediate_stopped_early"] and r["intermediate_best_step"] == 80
+    assert math.isnan(c.loc[("tiny-m", "none"), "intermediate_flops"])
+    assert c.loc[("tiny-m", "none"), "total_train_flops"] == pytest.approx(8e11)
+
+    b = cells[cells["kind"] == "baseline"].iloc[0]
+    assert b["model"] == "baseline:overlap" and b["average"] == pytest.approx(_avg(BASELINE))
+    assert pd.isna(b["seed"]) and b["inter"] == "baseline"
+    assert math.isnan(b["gain_over_none"]) and math.isnan(b["latency_p50_ms"])
+
+    # no NaN written into parquet: missing values are nulls
+    t = pq.read_table(out["cells"])
+    for name in ("gain_over_none", "intermediate_flops", "latency_p50_ms"):
+        col = t.column(name)
+        assert col.null_count + sum(1 for v in col.to_pylist() if v is not None) == len(col)
+        assert all(v is None or not math.isnan(v) for v in col.to_pylist())
+    assert t.column("gain_over_none").null_count == 1  # only the baseline row
+
+    # languages: 7 rows x 3 languages, eval.json order kept, en not zero-shot
+    assert len(langs) == 7 * 3
+    one = langs[(langs["model"] == "tiny-s") & (langs["inter"] == "mnli")].sort_values("lang_order")
+    assert list(one["language"]) == LANGS
+    assert list(one["score"]) == pytest.approx(SCORES[("tiny-s", "mnli")])
+    assert list(one["is_zero_shot"]) == [False, True, True]
+    assert list(one["n"]) == [400] * 3
+
+    # jobs: one row per benchmark file; repeats averaged, NA ignored
+    j = jobs.set_index("rule")
+    assert len(jobs) == 2
+    assert j.loc["target", "wildcards"] == "tiny-s/mnli/xnli/s1"
+    assert j.loc["target", "seconds"] == pytest.approx(12.5)
+    assert j.loc["target", "max_rss"] == pytest.approx(810.2)
+    assert j.loc["aggregate", "repeats"] == 2
+    assert j.loc["aggregate", "seconds"] == pytest.approx(2.0)
+    assert j.loc["aggregate", "cpu_time"] == pytest.approx(2.5)
+
+
+def test_inference_profile_followed_from_link(tmp_path, artifacts, monkeypatch):
+    # no explicit inference profiles: the cell profile's relative link is resolved from the root
+    monkeypatch.chdir(tmp_path / "results")  # cwd is not the root: the path-contract fallback finds it
+    aggregate(artifacts["cells"], tmp_path / "tables")
+    cells, _, jobs = read_tables(tmp_path / "tables")
+    assert len(cells) == 6 and jobs.empty
+    assert set(cells["latency_p50_ms"]) == set(LATENCY.values())
+
+
+def test_missing_inference_profile_warns_keeps_cells(tmp_path, artifacts):
+    for p in artifacts["inference_profiles"]:
+        p.unlink()
+    with pytest.warns(UserWarning, match="no inference profile"):
+        aggregate(artifacts["cells"], tmp_path / "tables", root=tmp_path)
+    cells, _, _ = read_tables(tmp_path / "tables")
+    assert len(cells) == 6 and cells["latency_p50_ms"].isna().all()
+
+
+def test_require_inference_is_an_error(tmp_path, artifacts):
+    artifacts["inference_profiles"][0].unlink()
+    with pytest.raises(AggregateError, match="no inference profile for model 'tiny-s'") as e:
+        aggregate(artifacts["cells"], tmp_path / "tables", root=tmp_path, require_inference=True)
+    assert "tiny-s/" in str(e.value) and "eval.json" in str(e.value)
+
+
+def test_eval_contents_must_match_path(tmp_path, artifacts):
+    ev = artifacts["cells"][0] / "eval.json"
+    _corrupt(ev, lambda d: d.update(inter="qqp"))
+    with pytest.raises(AggregateError, match="path contract") as e:
+        aggregate(artifacts["cells"], tmp_path / "tables", inference_profiles=artifacts["inference_profiles"])
+    assert str(ev) in str(e.value)
+
+
+def test_seed_summary(tmp_path):
+    art = write_artifacts(tmp_path, seeds=(1, 2, 3), jitter=0.01)
+    aggregate(art["cells"], tmp_path / "tables", inference_profiles=art["inference_profiles"])
+    cells, _, _ = read_tables(tmp_path / "tables")
+    assert len(cells) == 18
+    s = summarize_seeds(cells).set_index(["model", "inter"])
+    r = s.loc[("tiny-s", "mnli")]
+    assert r["n_seeds"] == 3
+    base = _avg(SCORES[("tiny-s", "mnli")])
+    assert r["average"] == pytest.approx(base + 0.01)  # mean of +0, +0.01, +0.02
+    assert r["average_std"] == pytest.approx(0.01)  # sample std of 0, .01, .02
+    # gain is per seed against the same seed's none cell: jitter cancels
+    assert r["gain_over_none"] == pytest.approx(base - _avg(SCORES[("tiny-s", "none")]))
+    assert r["gain_over_none_std"] == pytest.approx(0.0, abs=1e-12)
+
+
+def _corrupt(path: Path, fn):
+    d = json.loads(path.read_text())
+    fn(d)
+    path.write_text(json.dumps(d))
+
+
+@pytest.mark.parametrize(
+    "which, mutate, message",
+    [
+        ("eval", lambda p: p.write_text('{"benchmark": "toy", "model": '), "malformed JSON"),
+        ("eval", lambda p: _corrupt(p, lambda d: d.pop("average")), "missing key 'average'"),
+        ("eval", lambda p: _corrupt(p, lambda d: d["languages"]["qaa"].pop("accuracy")), "languages.qaa"),
+        ("eval", lambda p: _corrupt(p, lambda d: d.update(average="high")), "must be a number"),
+        ("cost", lambda p: _corrupt(p, lambda d: d["phases"]["target"].pop("flops")), "missing key 'flops'"),
+        ("cost", lambda p: _corrupt(p, lambda d: d["phases"].update(intermediate=None)), "intermediate is null"),
+        ("cost", lambda p: p.unlink(), "file not found"),
+        ("infer", lambda p: _corrupt(p, lambda d: d["latency_ms"].pop("p50")), "missing key 'p50'"),
+        ("base", lambda p: p.write_text("[1, 2]"), "expected a JSON object"),
+        ("bench", lambda p: p.write_text("s\th:m:s\nfast\t0:00:01\n"), "non-numeric"),
+    ],
+)
+def test_malformed_input_names_the_file(tmp_path, artifacts, which, mutate, message):
+    mnli = next(c for c in artifacts["cells"] if "tiny-m/mnli" in c.as_posix())
+    target = {
+        "eval": mnli / "eval.json",
+        "cost": mnli / "profile.json",
+        "infer": artifacts["inference_profiles"][0],
+        "base": artifacts["baselines"][0],
+        "bench": artifacts["benchmarks"][0],
+    }[which]
+    mutate(target)
+    with pytest.raises(AggregateError) as e:
+        aggregate(
+            artifacts["cells"], tmp_path / "tables",
+            inference_profiles=artifacts["inference_profiles"],
+            baselines=artifacts["baselines"], benchmarks=artifacts["benchmarks"],
+        )  # fmt: skip
+    assert str(target) in str(e.value)
+    assert message in str(e.value)
+    assert not (tmp_path / "tables" / "cells.parquet").exists()
+
+
+def test_duplicate_and_unmatched_cells_are_errors(tmp_path, artifacts):
+    cells = artifacts["cells"]
+    with pytest.raises(AggregateError, match="duplicate cell"):
+        aggregate(cells + cells[:1], tmp_path / "t1", inference_profiles=artifacts["inference_profiles"])
+    # explicit cost list missing one cell -> error naming that cell's eval.json
+    profiles = [c / "profile.json" for c in cells]
+    with pytest.raises(AggregateError) as e:
+        aggregate(cells, tmp_path / "t2", cell_profiles=profiles[1:], inference_profiles=artifacts["inference_profiles"])
+    assert str(cells[0] / "eval.json") in str(e.value)
+    # a cost profile whose cell is not among the inputs
+    with pytest.raises(AggregateError, match="has no eval.json"):
+        aggregate(cells[1:], tmp_path / "t3", cell_profiles=profiles, inference_profiles=artifacts["inference_profiles"])
+    # explicit, complete list works and equals the default discovery
+    aggregate(cells, tmp_path / "t4", cell_profiles=profiles, inference_profiles=artifacts["inference_profiles"])
+    assert len(read_tables(tmp_path / "t4")[0]) == 6
+
+
+def test_aggregate_results_discovers_the_path_contract(tmp_path):
+    # benchmark files live under results/benchmarks/<rule>/... in the workflow
+    art = write_artifacts(tmp_path)
+    results = tmp_path / "results"
+    (tmp_path / "benchmarks").rename(results / "benchmarks")
+    out = aggregate_results(results)
+    assert out["cells"] == results / "tables" / "cells.parquet"
+    cells, langs, jobs = read_tables(results / "tables")
+    assert len(cells) == 7 and (cells["kind"] == "baseline").sum() == 1
+    assert cells["latency_p50_ms"].notna().sum() == 6
+    assert sorted(jobs["rule"]) == ["aggregate", "target"]
+    assert len(langs) == 21
+    # restricted to the rule's inputs
+    aggregate_results(results, tmp_path / "t2", cells=art["cells"][:3])
+    assert len(read_tables(tmp_path / "t2")[0]) == 3 + 1

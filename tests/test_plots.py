@@ -1,0 +1,154 @@
+"""plots.py and report.py on tables aggregated from synthetic artifacts."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_aggregate import LATENCY, MODELS, SCORES, write_artifacts  # noqa: E402
+
+from xstilts.aggregate import aggregate  # noqa: E402
+from xstilts.plots import figure_names, language_order, make_figures  # noqa: E402
+from xstilts.report import make_report  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    root = tmp_path_factory.mktemp("proj")
+    art = write_artifacts(root, seeds=(1, 2), jitter=0.01)
+    aggregate(
+        art["cells"], root / "results" / "tables",
+        inference_profiles=art["inference_profiles"], baselines=art["baselines"],
+        benchmarks=art["benchmarks"],
+    )  # fmt: skip
+    return root / "results" / "tables"
+
+
+@pytest.fixture(scope="module")
+def figures(tables, tmp_path_factory):
+    out = tmp_path_factory.mktemp("figs")
+    return out, make_figures(tables, out, formats=("png", "svg"), config={"dpi": 60})
+
+
+def _png_size(p: Path) -> tuple[int, int]:
+    b = p.read_bytes()
+    assert b[:8] == PNG_MAGIC
+    return int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")
+
+
+def test_figures_written(figures):
+    out, paths = figures
+    assert [p.name for p in paths] == figure_names(("png", "svg"))
+    assert {p.stem for p in paths} == {
+        "accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown", "jobs_by_rule",
+    }  # fmt: skip
+    for p in paths:
+        assert p.is_file() and p.parent == out
+        if p.suffix == ".png":
+            w, h = _png_size(p)
+            assert w > 150 and h > 100
+            assert p.stat().st_size > 5_000  # not a blank canvas
+        else:
+            text = p.read_text()
+            assert text.lstrip().startswith("<?xml") and "<svg" in text
+
+
+def test_svg_labels_and_toy_title(figures):
+    out, _ = figures
+    svg = (out / "accuracy_vs_latency.svg").read_text()
+    assert "inference latency p50, batch 1 (ms)" in svg
+    assert "average over languages (accuracy)" in svg
+    assert "toy benchmark" in svg
+    assert "scratch (random-init control)" in svg
+    assert "trivial baseline:overlap" in svg
+    for m in MODELS:
+        assert m in svg
+    svg = (out / "gain_vs_inter_flops.svg").read_text()
+    assert "intermediate-task training FLOPs (log scale)" in svg
+    assert "gain over inter = none" in svg
+    svg = (out / "zero_shot_languages.svg").read_text()
+    assert "accuracy per language" in svg and "qab" in svg
+    svg = (out / "cost_breakdown.svg").read_text()
+    assert "training device-hours" in svg and "training FLOPs" in svg and "intermediate phase" in svg
+    svg = (out / "jobs_by_rule.svg").read_text()
+    assert "aggregate" in svg and "wall time summed over jobs (s)" in svg
+
+
+def test_metric_config_changes_the_plot(tables, tmp_path):
+    # the workflow passes its whole `plots:` section (with `formats`) as options
+    make_figures(tables, tmp_path, formats=("svg",),
+                 options={"metric": "average_zero_shot", "latency": "latency_p90_ms", "formats": ["svg"]})  # fmt: skip
+    svg = (tmp_path / "accuracy_vs_latency.svg").read_text()
+    assert "zero-shot average (non-en) (accuracy)" in svg
+    assert "inference latency p90, batch 1 (ms)" in svg
+    svg = (tmp_path / "gain_vs_inter_flops.svg").read_text()
+    assert "gain over inter = none, zero-shot average (non-en)" in svg
+
+
+def test_without_latency_falls_back_to_params(tmp_path):
+    art = write_artifacts(tmp_path)
+    for p in art["inference_profiles"]:
+        p.unlink()
+    with pytest.warns(UserWarning):
+        aggregate(art["cells"], tmp_path / "tables", root=tmp_path,
+                  model_info={m: {"params": n} for m, n in MODELS.items()})  # fmt: skip
+    make_figures(tmp_path / "tables", tmp_path / "figs", formats=("svg",))
+    svg = (tmp_path / "figs" / "accuracy_vs_latency.svg").read_text()
+    assert "parameters (inference latency not measured)" in svg
+
+
+def test_target_without_data_gets_a_panel(tables, tmp_path):
+    paths = make_figures(tables, tmp_path, formats=("svg",), targets=["xnli", "pawsx"])
+    assert [p.name for p in paths] == figure_names(("svg",))  # file set independent of the data
+    svg = (tmp_path / "accuracy_vs_latency.svg").read_text()
+    assert "no cells for target 'pawsx'" in svg and "xnli" in svg
+
+
+def test_bad_plot_config(tables, tmp_path):
+    with pytest.raises(ValueError, match="metric"):
+        make_figures(tables, tmp_path, config={"metric": "bleu"})
+
+
+def test_language_order_follows_eval_json(tables):
+    from xstilts.aggregate import read_tables
+
+    _, langs, _ = read_tables(tables)
+    assert language_order(langs) == ["en", "qaa", "qab"]
+
+
+def test_report_contains_table_numbers(tables, figures, tmp_path):
+    out_dir, _ = figures
+    html_path = tmp_path / "report.html"
+    make_report(tables, out_dir, html_path)
+    html = html_path.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert "toy numbers are not XLM-R numbers" in html
+    # seeds 1, 2 with jitter 0.01: the mean is the fixture score + 0.005
+    s_mnli = SCORES[("tiny-s", "mnli")]
+    assert f"{sum(s_mnli) / 3 + 0.005:.3f}" in html  # average
+    assert f"{s_mnli[0] + 0.005:.3f}" in html  # English
+    gain = sum(s_mnli) / 3 - sum(SCORES[("tiny-s", "none")]) / 3
+    assert f"{gain:+.3f}" in html
+    assert f"{sum([0.45, 0.41, 0.40]) / 3:.3f}" in html  # trivial baseline average
+    scratch = SCORES[("tiny-m", "scratch")]
+    assert f"{sum(scratch[1:]) / 2 + 0.005:.3f}" in html  # scratch control zero-shot average
+    assert "baseline:overlap" in html and "scratch" in html
+    assert "data:image/png;base64," in html  # self-contained
+    assert f"<td>{LATENCY['tiny-s']:.2f}</td>" in html and f"<td>{LATENCY['tiny-m']:.2f}</td>" in html
+    assert 'id="fig-accuracy_vs_latency"' in html and 'id="fig-zero_shot_languages"' in html
+
+
+def test_report_relative_figures(tables, figures, tmp_path):
+    out_dir, _ = figures
+    html_path = tmp_path / "sub" / "report.html"
+    make_report(tables, out_dir, html_path, embed=False)
+    html = html_path.read_text()
+    assert "data:image/png;base64," not in html
+    m = re.search(r'<img src="([^"]+accuracy_vs_latency\.png)"', html)
+    assert m and (html_path.parent / m.group(1)).resolve() == (out_dir / "accuracy_vs_latency.png").resolve()

@@ -1,0 +1,87 @@
+# Config -> cell lists, wildcard constraints, input functions, resources by model size.
+import hashlib
+import json
+import os
+import sys
+
+import yaml
+
+from xstilts import paths as P
+from xstilts.config import ConfigError, validate
+from xstilts.registry import get_task
+
+try:
+    CFG = validate(config, source="config (config/config.yaml + --configfile/--config overrides)")
+except ConfigError as err:
+    sys.exit(f"xstilts: {err}")
+
+# The merged, validated config, content-addressed, for the `xstilts` CLI inside jobs.
+_cfg_text = yaml.safe_dump(CFG.raw, sort_keys=True)
+CONFIG_FILE = f"{P.RESULTS}/.config/{hashlib.sha256(_cfg_text.encode()).hexdigest()[:12]}.yaml"
+if not os.path.exists(CONFIG_FILE):
+    os.makedirs(os.path.dirname(CONFIG_FILE), exist_ok=True)
+    with open(CONFIG_FILE, "w") as fh:
+        fh.write(_cfg_text)
+os.environ["XSTILTS_CONFIG"] = CONFIG_FILE
+XS = "xstilts"
+
+if CFG.skipped:
+    print("xstilts: not implemented yet, left out of the DAG: " + ", ".join(CFG.skipped),
+          file=sys.stderr)
+
+CELLS = CFG.cells()  # (model, inter, target, seed) tuples
+
+
+def cell_files(path_fn):
+    """One path per cell, from a path-contract function."""
+    return [path_fn(*cell) for cell in CELLS]
+
+TABLES = ["cells", "languages", "jobs"]
+FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown"]
+FIGURES = [f"{P.figures_dir()}/{n}.{ext}" for n in FIGURE_NAMES
+           for ext in CFG.raw.get("plots", {}).get("formats", ["png", "svg"])]
+
+
+def _alt(names):
+    return "|".join(sorted(map(str, names))) or "^$"
+
+
+wildcard_constraints:
+    model=_alt(CFG.models),
+    inter=_alt(CFG.intermediates + CFG.controls),
+    target=_alt(CFG.targets),
+    task=_alt(CFG.data_tasks()),
+    tokenizer=_alt(CFG.tokenizers),
+    seed=r"\d+",
+
+
+def toy_inputs(wildcards=None):
+    """Every toy stage depends on the generated benchmark; real stages do not."""
+    return [P.toy_manifest()] if CFG.is_toy else []
+
+
+def data_of(model, task):
+    return P.data_manifest(CFG.tokenizer_of(model), task)
+
+
+def init_of(model, inter, seed):
+    """The checkpoint a target phase starts from (base for none/scratch)."""
+    return P.checkpoint_done(P.ckpt_base_for_inter(model, inter, seed))
+
+
+def hp_param(task, phase):
+    """Hyperparameters as a param: changing them reruns exactly the affected jobs."""
+    return json.dumps(CFG.hparams(task, phase), sort_keys=True)
+
+
+def res(key):
+    """Resources of model-sized rules, from config (per model, over defaults)."""
+    return lambda wc: CFG.resources(wc.model)[key]
+
+
+GPU_RESOURCES = dict(
+    gpu=res("gpus"),
+    cpus_per_task=res("cpus"),
+    mem_mb=res("mem_mb"),
+    runtime=res("runtime"),
+)

@@ -1,0 +1,20 @@
+# Zero-shot evaluation of a cell in every language of its target.
+
+
+rule evaluate:
+    input:
+        model=P.checkpoint_done(P.cell_model_dir("{model}", "{inter}", "{target}", "{seed}")),
+        data=lambda wc: data_of(wc.model, wc.target),
+    output:
+        eval=P.cell_eval("{model}", "{inter}", "{target}", "{seed}"),
+        predictions=directory(P.cell_predictions("{model}", "{inter}", "{target}", "{seed}")),
+    threads: CFG.raw.get("threads", 1)
+    resources:
+        **GPU_RESOURCES,
+    log:
+        P.log("evaluate", "{model}", "{inter}", "{target}", "s{seed}"),
+    benchmark:
+        P.benchmark("evaluate", "{model}", "{inter}", "{target}", "s{seed}")
+    shell:
+        "{XS} evaluate --model {wildcards.model} --inter {wildcards.inter} --target {wildcards.target}"
+        " --seed {wildcards.seed} > {log} 2>&1"

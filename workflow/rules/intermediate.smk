@@ -1,0 +1,24 @@
+# Intermediate-task training: one English task, or the multitask mixture.
+
+
+rule intermediate:
+    input:
+        base=P.checkpoint_done(P.base_dir("{model}")),
+        data=lambda wc: [data_of(wc.model, t) for t in CFG.inter_tasks(wc.inter)],
+    output:
+        P.checkpoint_done(P.inter_dir("{model}", "{inter}", "{seed}")),
+    wildcard_constraints:
+        inter=_alt(CFG.trained_intermediates),
+    params:
+        hp=lambda wc: hp_param(CFG.inter_tasks(wc.inter)[0], "intermediate"),
+        mix=lambda wc: json.dumps(CFG.raw.get("multitask") if wc.inter == "multitask" else None),
+    threads: CFG.raw.get("threads", 1)
+    resources:
+        **GPU_RESOURCES,
+    log:
+        P.log("intermediate", "{model}", "{inter}", "s{seed}"),
+    benchmark:
+        P.benchmark("intermediate", "{model}", "{inter}", "s{seed}")
+    shell:
+        "{XS} intermediate --model {wildcards.model} --inter {wildcards.inter} --seed {wildcards.seed}"
+        " > {log} 2>&1"

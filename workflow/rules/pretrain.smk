@@ -1,0 +1,20 @@
+# The pretrained encoder: toy MLM pretraining (toy) or a Hub snapshot (real).
+
+
+rule base:
+    input:
+        toy_inputs,
+        lambda wc: P.tokenizer_file(CFG.tokenizer_of(wc.model)),
+    output:
+        P.checkpoint_done(P.base_dir("{model}")),
+    params:
+        spec=lambda wc: json.dumps([CFG.model(wc.model), CFG.raw.get("pretrain", {})], sort_keys=True),
+    threads: CFG.raw.get("threads", 1)
+    resources:
+        **GPU_RESOURCES,
+    log:
+        P.log("base", "{model}"),
+    benchmark:
+        P.benchmark("base", "{model}")
+    shell:
+        "{XS} base --model {wildcards.model} > {log} 2>&1"

@@ -1,0 +1,39 @@
+# Inference profile per (model, target): the architecture is the same for every intermediate
+# task, so it is measured once.  A cell's profile.json joins its training cost to it.
+
+localrules: cell_profile
+
+
+rule profile:
+    input:
+        base=P.checkpoint_done(P.base_dir("{model}")),
+        data=lambda wc: data_of(wc.model, wc.target),
+    output:
+        P.inference_profile("{model}", "{target}"),
+    params:
+        spec=json.dumps(CFG.raw.get("profile", {}), sort_keys=True),
+    threads: CFG.raw.get("threads", 1)
+    resources:
+        **GPU_RESOURCES,
+    log:
+        P.log("profile", "{model}", "{target}"),
+    benchmark:
+        P.benchmark("profile", "{model}", "{target}")
+    shell:
+        "{XS} profile --model {wildcards.model} --target {wildcards.target} > {log} 2>&1"
+
+
+rule cell_profile:
+    input:
+        target=P.checkpoint_done(P.cell_model_dir("{model}", "{inter}", "{target}", "{seed}")),
+        inter=lambda wc: init_of(wc.model, wc.inter, wc.seed),
+        inference=P.inference_profile("{model}", "{target}"),
+    output:
+        P.cell_profile("{model}", "{inter}", "{target}", "{seed}"),
+    log:
+        P.log("cell_profile", "{model}", "{inter}", "{target}", "s{seed}"),
+    benchmark:
+        P.benchmark("cell_profile", "{model}", "{inter}", "{target}", "s{seed}")
+    shell:
+        "{XS} cell-profile --model {wildcards.model} --inter {wildcards.inter}"
+        " --target {wildcards.target} --seed {wildcards.seed} > {log} 2>&1"

@@ -1,0 +1,35 @@
+# Figures and the report read only the tables: they regenerate without retraining.  Their code
+# is an input, so editing the plotting code reruns exactly these two rules.
+
+localrules: plots, report_html
+
+
+rule plots:
+    input:
+        tables=[P.table(name) for name in TABLES],
+        code="src/xstilts/plots.py",
+    output:
+        [report(f, caption="../report/figures.rst", category="Figures") for f in FIGURES],
+    params:
+        plots=json.dumps(CFG.raw.get("plots", {}), sort_keys=True),
+    log:
+        P.log("plots"),
+    benchmark:
+        P.benchmark("plots")
+    shell:
+        "{XS} plots > {log} 2>&1"
+
+
+rule report_html:
+    input:
+        tables=[P.table(name) for name in TABLES],
+        figures=FIGURES,
+        code="src/xstilts/report.py",
+    output:
+        P.report_html(),
+    log:
+        P.log("report"),
+    benchmark:
+        P.benchmark("report")
+    shell:
+        "{XS} report > {log} 2>&1"

@@ -1,0 +1,21 @@
+# Target-task training on the English training set (early stopping on English dev only).
+
+
+rule target:
+    input:
+        init=lambda wc: init_of(wc.model, wc.inter, wc.seed),
+        data=lambda wc: data_of(wc.model, wc.target),
+    output:
+        P.checkpoint_done(P.cell_model_dir("{model}", "{inter}", "{target}", "{seed}")),
+    params:
+        hp=lambda wc: hp_param(wc.target, "target"),
+    threads: CFG.raw.get("threads", 1)
+    resources:
+        **GPU_RESOURCES,
+    log:
+        P.log("target", "{model}", "{inter}", "{target}", "s{seed}"),
+    benchmark:
+        P.benchmark("target", "{model}", "{inter}", "{target}", "s{seed}")
+    shell:
+        "{XS} target --model {wildcards.model} --inter {wildcards.inter} --target {wildcards.target}"
+        " --seed {wildcards.seed} > {log} 2>&1"
