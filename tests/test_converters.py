@@ -90,7 +90,7 @@ def test_hellaswag_commonsenseqa_cosmosqa(tmp_path):
 def test_errors_name_the_file_row_and_column(tmp_path):
     write(tmp_path, "nyu-mll/glue", "sst2", "train", [
         {"sentence": "good", "label": 1, "idx": 0}, {"text": "bad", "label": 0, "idx": 1}])
-    with pytest.raises(ConversionError, match=r"nyu-mll/glue/sst2:train row 1: missing or null column\(s\) \['sentence'\]"):
+    with pytest.raises(ConversionError, match=r"nyu-mll/glue/sst2/train.parquet row 1: missing or null column\(s\) \['sentence'\]"):
         load_examples(get_task("sst2"), "train", str(tmp_path))
     write(tmp_path, "nyu-mll/glue", "qqp", "validation", [
         {"question1": "a", "question2": "b", "label": -1, "idx": 0}])

@@ -17,6 +17,7 @@ then compare the result files and check `slurm_job_info(job_ids)`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -318,3 +319,45 @@ def test_gpu_rules_run_as_slurm_jobs(slurm_cluster, tmp_path):
         assert "gpu" in info[jid]["tres"], info
     assert info[agg_job]["comment"].startswith("rule_aggregate"), info
     assert "gpu" not in info[agg_job]["tres"], info
+
+
+# rules that run as SLURM jobs (everything else is a localrule on the submit host)
+SUBMITTED_RULES = {"tokenizer", "prepare", "base", "intermediate", "target", "evaluate", "profile"}
+
+
+@pytest.mark.slurm
+def test_toy_grid_on_slurm_equals_local_run(slurm_cluster, tmp_path):
+    """The real workflow through profiles/slurm-test: every model rule is a SLURM job that gets
+    a (fake) GPU, and the results equal a local run's."""
+    config = REPO / "tests" / "configs" / "slurm.yaml"
+    common = ["--snakefile", str(REPO / "Snakefile"), "--configfile", str(config)]
+    local, remote = tmp_path / "local", tmp_path / "slurm"
+    local.mkdir()
+    remote.mkdir()
+    t0 = time.monotonic()
+    proc = run_bounded([*snakemake_cmd(), *common, "--cores", "2", "--directory", str(local)],
+                       timeout_s=900, env=snakemake_env(), cwd=local)
+    assert proc.returncode == 0, tail(proc.stdout)
+    local_s = time.monotonic() - t0
+    t0 = time.monotonic()
+    proc, job_ids = run_snakemake_on_slurm(remote, extra_args=common, timeout_s=900)
+    slurm_s = time.monotonic() - t0
+    print(f"\n[slurm] toy grid: local {local_s:.0f} s, SLURM {slurm_s:.0f} s, {len(job_ids)} SLURM jobs")
+    assert proc.returncode == 0, tail(proc.stdout)
+
+    info = slurm_job_info(job_ids)
+    assert {v["state"] for v in info.values()} == {"COMPLETED"}, info
+    rules = [v["comment"].removeprefix("rule_").split("_wildcards")[0] for v in info.values()]
+    assert set(rules) == SUBMITTED_RULES, rules
+    # 1 tokenizer, 2 prepare (mnli, xnli), 1 base, 1 intermediate, 2 target, 2 evaluate, 1 profile
+    assert len(job_ids) == 10, rules
+    for jid, v in info.items():
+        assert "gpu" in v["tres"], (jid, v)  # the config's gpus: 1 reached sbatch
+        assert list((remote / "logs/slurm").rglob(f"{jid}.log")), jid
+
+    for inter in ("none", "mnli"):
+        rel = f"results/cells/nano-1x32/{inter}/xnli/s1/eval.json"
+        a = json.loads((local / rel).read_text())
+        b = json.loads((remote / rel).read_text())
+        assert a["languages"] == b["languages"], (inter, a["languages"], b["languages"])
+    assert (remote / "reports/report.html").exists()

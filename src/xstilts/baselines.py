@@ -20,7 +20,6 @@ multiple choice ``{"context", "choices": [...], "label"}``; ``label`` an int.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -205,135 +204,34 @@ def run_baselines(examples_by_split: dict, kind: str, train_split: str = "train"
             "overlap": overlap_rule_baseline(train, evals, kind)}
 
 
-# --------------------------------------------------------------------------- reading toy twins
+# --------------------------------------------------------------------------- registry tasks
 
-NLI = {"entailment": 0, "neutral": 1, "contradiction": 2}
+def task_examples(task, local_root, languages=("en",)) -> tuple:
+    """``(kind, {"train": [...], <lang>: [...]})`` of a registry task, read through the same
+    converters as training (``xstilts.data``). Targets are scored on each language's test
+    split; English-only (intermediate) tasks on their dev split, under ``"en"``."""
+    from xstilts.data import load_examples
 
-
-def _read(hub_root, repo, config, split) -> list:
-    import pyarrow.parquet as pq
-    return pq.read_table(Path(hub_root) / repo / config / f"{split}.parquet").to_pylist()
-
-
-def _pairs(rows, a, b, label=lambda r: int(r["label"])):
-    return [{"text_a": r[a], "text_b": r[b], "label": label(r)} for r in rows]
-
-
-def _copa(rows):
-    return [{"context": r["premise"], "choices": [r["choice1"], r["choice2"]], "label": int(r["label"])}
-            for r in rows]
-
-
-#: task -> (kind, reader(hub_root, languages) -> {"train": [...], name: [...]})
-def _mnli(h, langs):
-    return {"train": _pairs(_read(h, "nyu-mll/glue", "mnli", "train"), "premise", "hypothesis"),
-            "en": _pairs(_read(h, "nyu-mll/glue", "mnli", "validation_matched"), "premise", "hypothesis")}
+    train = load_examples(task, "train", local_root)
+    if task.family == "multiple_choice":
+        kind = "mc"
+    else:
+        kind = "single" if all(ex.get("text_b") is None for ex in train) else "pair"
+    out = {"train": train}
+    for lang in languages:
+        part = f"test-{lang}" if task.test is not None else "dev"
+        out[lang] = load_examples(task, part, local_root)
+    return kind, out
 
 
-def _anli(h, langs):
-    return {"train": _pairs(_read(h, "facebook/anli", "default", "train_r1"), "premise", "hypothesis"),
-            "en": _pairs(_read(h, "facebook/anli", "default", "test_r1"), "premise", "hypothesis")}
+def chance(task, examples) -> float:
+    """Accuracy of guessing: 1 / classes (or choices)."""
+    if task.family == "multiple_choice":
+        return 1.0 / len(examples[0]["choices"])
+    return 1.0 / len(task.labels)
 
 
-def _qqp(h, langs):
-    return {"train": _pairs(_read(h, "nyu-mll/glue", "qqp", "train"), "question1", "question2"),
-            "en": _pairs(_read(h, "nyu-mll/glue", "qqp", "validation"), "question1", "question2")}
-
-
-def _sst2(h, langs):
-    def conv(rows):
-        return [{"text_a": r["sentence"], "label": int(r["label"])} for r in rows]
-    return {"train": conv(_read(h, "nyu-mll/glue", "sst2", "train")),
-            "en": conv(_read(h, "nyu-mll/glue", "sst2", "validation"))}
-
-
-def _xnli(h, langs):
-    rows = _read(h, "google/xtreme", "XNLI", "test")
-    out = {"train": _pairs(_read(h, "nyu-mll/glue", "mnli", "train"), "premise", "hypothesis")}
-    for lang in langs:
-        out[lang] = _pairs([r for r in rows if r["language"] == lang], "sentence1", "sentence2",
-                           lambda r: NLI[r["gold_label"]])
-    return out
-
-
-def _pawsx(h, langs):
-    out = {"train": _pairs(_read(h, "google/xtreme", "PAWS-X.en", "train"), "sentence1", "sentence2")}
-    for lang in langs:
-        out[lang] = _pairs(_read(h, "google/xtreme", f"PAWS-X.{lang}", "test"), "sentence1", "sentence2")
-    return out
-
-
-def _copa_task(h, langs):
-    return {"train": _copa(_read(h, "aps/super_glue", "copa", "train")),
-            "en": _copa(_read(h, "aps/super_glue", "copa", "validation"))}
-
-
-def _xcopa(h, langs):
-    out = {"train": _copa(_read(h, "aps/super_glue", "copa", "train"))}
-    for lang in langs:
-        out[lang] = (_copa(_read(h, "aps/super_glue", "copa", "validation")) if lang == "en"
-                     else _copa(_read(h, "cambridgeltl/xcopa", lang, "test")))
-    return out
-
-
-def _hellaswag(h, langs):
-    def conv(rows):
-        return [{"context": r["ctx"], "choices": list(r["endings"]), "label": int(r["label"])} for r in rows]
-    return {"train": conv(_read(h, "Rowan/hellaswag", "default", "train")),
-            "en": conv(_read(h, "Rowan/hellaswag", "default", "validation"))}
-
-
-def _csqa(h, langs):
-    def conv(rows):
-        return [{"context": r["question"], "choices": list(r["choices"]["text"]),
-                 "label": list(r["choices"]["label"]).index(r["answerKey"])} for r in rows]
-    return {"train": conv(_read(h, "tau/commonsense_qa", "default", "train")),
-            "en": conv(_read(h, "tau/commonsense_qa", "default", "validation"))}
-
-
-def _cosmos(h, langs):
-    def conv(rows):
-        return [{"context": r["context"] + " " + r["question"],
-                 "choices": [r[f"answer{i}"] for i in range(4)], "label": int(r["label"])} for r in rows]
-    return {"train": conv(_read(h, "allenai/cosmos_qa", "default", "train")),
-            "en": conv(_read(h, "allenai/cosmos_qa", "default", "validation"))}
-
-
-TWIN_READERS = {
-    "mnli": ("pair", _mnli), "anli": ("pair", _anli), "qqp": ("pair", _qqp),
-    "sst2": ("single", _sst2), "xnli": ("pair", _xnli), "pawsx": ("pair", _pawsx),
-    "copa": ("mc", _copa_task), "xcopa": ("mc", _xcopa), "hellaswag": ("mc", _hellaswag),
-    "commonsenseqa": ("mc", _csqa), "cosmosqa": ("mc", _cosmos),
-}
-
-#: number of classes / choices per task (chance = 1 / n)
-N_CLASSES = {"mnli": 3, "anli": 3, "xnli": 3, "qqp": 2, "sst2": 2, "pawsx": 2, "copa": 2,
-             "xcopa": 2, "hellaswag": 4, "commonsenseqa": 5, "cosmosqa": 4}
-
-
-def twin_examples(hub_root, task: str, languages=("en",)) -> tuple:
-    """Canonical examples of a toy twin: ``(kind, {"train": [...], <lang>: [...]})``.
-
-    Evaluation sets: targets (xnli, pawsx, xcopa) use the test split of each language (XCOPA's
-    English = COPA validation); English-only tasks use their dev split under ``"en"``."""
-    kind, reader = TWIN_READERS[task]
-    return kind, reader(hub_root, tuple(languages))
-
-
-def twin_baselines(hub_root, task: str, languages=("en",)) -> dict:
-    """``run_baselines`` on a toy twin read from the local Hub mirror."""
-    kind, exs = twin_examples(hub_root, task, languages)
+def task_baselines(task, local_root, languages=("en",)) -> dict:
+    """``run_baselines`` on a registry task (toy twin or real data in the Hub schema)."""
+    kind, exs = task_examples(task, local_root, languages)
     return run_baselines(exs, kind)
-
-
-def baseline_eval(hub_root, task: str, languages=("en",), baseline: str = "length_shared") -> dict:
-    """An ``eval.json``-shaped dict for one baseline on one toy twin."""
-    kind, exs = twin_examples(hub_root, task, languages)
-    res = run_baselines(exs, kind)
-    langs = {lang: {"accuracy": res[baseline][lang], "n": len(exs[lang])} for lang in languages}
-    zs = [v["accuracy"] for k, v in langs.items() if k != "en"]
-    return {"benchmark": "toy", "model": "baseline", "inter": baseline, "target": task, "seed": 0,
-            "metric": "accuracy", "languages": langs,
-            "average": float(np.mean([v["accuracy"] for v in langs.values()])),
-            "average_zero_shot": float(np.mean(zs)) if zs else None,
-            "chance": 1.0 / N_CLASSES[task], "all_baselines": res}

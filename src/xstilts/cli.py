@@ -54,6 +54,26 @@ def _tokenizer_path(cfg, model: str) -> str:
 
 
 # ---------------------------------------------------------------------------- data stages
+@stage("prefetch", "snapshot every Hub model and dataset split of the config into the HF cache")
+def cmd_prefetch(args):
+    from xstilts import prefetch
+
+    cfg = _config(args)
+    plan = prefetch.plan(cfg)
+    _log(f"prefetch plan: {len(plan.models)} model snapshots, {len(plan.datasets)} dataset splits"
+         + (f", local mirrors for {', '.join(sorted(plan.local))}" if plan.local else "")
+         + (" (toy benchmark: nothing to fetch)" if cfg.is_toy else ""))
+    if args.dry_run:
+        print(json.dumps(plan.to_json(), indent=2))
+        return
+    try:
+        manifest = prefetch.fetch(plan, log=_log)
+    except prefetch.PrefetchError as err:
+        print(f"xstilts prefetch: {err}", file=sys.stderr)
+        sys.exit(1)
+    _log(f"prefetch manifest -> {prefetch.write_manifest(manifest, args.out)}")
+
+
 @stage("toy-data", "generate the toy benchmark (twins in Hub schema + corpus)")
 def cmd_toy_data(args):
     from xstilts import toy
@@ -181,12 +201,16 @@ def _task_data(cfg, model: str, task_name: str, phase: str, with_dev: bool = Tru
 
 def _train(cfg, model_name: str, init_dir: str, task_names: list[str], phase: str, seed: int,
            out: str, random_init: bool, extra: dict):
+    import hashlib
+
+    from xstilts import distributed
     from xstilts.models import XstiltsModel, load_encoder, load_tokenizer
-    from xstilts.train import resolve_device, train_phase
+    from xstilts.train import Preempted, clear_state, resolve_device, set_seed, train_phase
 
     device = resolve_device(cfg.raw.get("device", "auto"))
     _threads(cfg, device)
     tds = [_task_data(cfg, model_name, t, phase) for t in task_names]
+    set_seed(seed)  # head initialisation independent of what ran before in this process
     model = XstiltsModel(load_encoder(init_dir, random_init=random_init, seed=seed))
     for td in tds:
         model.add_head(td.task, td.family)
@@ -194,16 +218,30 @@ def _train(cfg, model_name: str, init_dir: str, task_names: list[str], phase: st
     # multi-task: one step budget for the mixture (the first task's phase settings)
     hp = cfg.hparams(task_names[0], phase)
     mt = cfg.raw.get("multitask", {})
-    cost = train_phase(model, tds, hp, phase=phase, seed=seed, device=device,
-                       dtype=cfg.raw.get("dtype", "float32"), pad_id=tok.pad_token_id,
-                       sampling=mt.get("sampling", "proportional"),
-                       temperature=float(mt.get("temperature", 2.0)), log=_log)
-    model.save(out, tokenizer=tok)
-    cost.update({"model": model_name, "init": init_dir, "random_init": random_init,
-                 "benchmark": cfg.benchmark, **extra})
-    _write_json(paths.checkpoint_done(out), cost)
-    _log(f"{phase} {'+'.join(task_names)}: best dev {cost['best_dev']:.3f} at step "
-         f"{cost['best_step']}/{cost['steps']} in {cost['wall_s']:.0f}s -> {out}")
+    # a saved state is reused only if it was trained from the same initial checkpoint
+    init_cost = Path(paths.checkpoint_done(init_dir))
+    key = f"{init_dir}|{random_init}|" + (hashlib.sha256(init_cost.read_bytes()).hexdigest()
+                                           if init_cost.exists() else "")
+    state = paths.state_dir(out)
+    try:
+        cost = train_phase(model, tds, hp, phase=phase, seed=seed, device=device,
+                           dtype=cfg.raw.get("dtype", "float32"), pad_id=tok.pad_token_id,
+                           sampling=mt.get("sampling", "proportional"),
+                           temperature=float(mt.get("temperature", 2.0)), log=_log,
+                           state_dir=state, resume_key=key)
+    except Preempted as err:
+        _log(str(err))
+        distributed.teardown()
+        sys.exit(err.exit_code)  # non-zero: SLURM requeues / Snakemake retries, then resumes
+    if distributed.is_main_process():
+        model.save(out, tokenizer=tok)
+        cost.update({"model": model_name, "init": init_dir, "random_init": random_init,
+                     "benchmark": cfg.benchmark, **extra})
+        _write_json(paths.checkpoint_done(out), cost)
+        clear_state(state)  # the checkpoint is complete: the resumable state is obsolete
+        _log(f"{phase} {'+'.join(task_names)}: best dev {cost['best_dev']:.3f} at step "
+             f"{cost['best_step']}/{cost['steps']} in {cost['wall_s']:.0f}s -> {out}")
+    distributed.teardown()
     return cost
 
 
@@ -277,8 +315,10 @@ def cmd_cell_profile(args):
 def cmd_aggregate(args):
     from xstilts.aggregate import aggregate_results
 
+    cfg = _config(args)
     out = args.out or paths.tables_dir()
-    aggregate_results(args.results or paths.RESULTS, out)
+    cells = [paths.cell_eval(*cell) for cell in cfg.cells()]  # the grid, not stale cells
+    aggregate_results(args.results or paths.RESULTS, out, cells=cells)
     _log(f"tables -> {out}")
 
 
@@ -289,7 +329,8 @@ def cmd_plots(args):
     cfg = _config(args)
     plots = cfg.raw.get("plots", {})
     made = make_figures(args.tables or paths.tables_dir(), args.out or paths.figures_dir(),
-                        formats=tuple(plots.get("formats", ["png", "svg"])), options=plots)
+                        formats=tuple(plots.get("formats", ["png", "svg"])), options=plots,
+                        targets=cfg.targets)
     _log(f"{len(made)} figure files -> {args.out or paths.figures_dir()}")
 
 
@@ -297,8 +338,9 @@ def cmd_plots(args):
 def cmd_report(args):
     from xstilts.report import make_report
 
+    cfg = _config(args)
     make_report(args.tables or paths.tables_dir(), args.figures or paths.figures_dir(),
-                args.out or paths.report_html())
+                args.out or paths.report_html(), targets=cfg.targets)
     _log(f"report -> {args.out or paths.report_html()}")
 
 
@@ -317,6 +359,8 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("--seed", type=int, required=True)
         if name in ("target", "evaluate", "profile", "cell-profile", "labels", "baseline"):
             sp.add_argument("--target", required=True)
+        if name == "prefetch":
+            sp.add_argument("--dry-run", action="store_true", help="print the plan, fetch nothing")
         if name == "tokenizer":
             sp.add_argument("--name", required=True, help="tokenizer name from the config")
         if name == "prepare":

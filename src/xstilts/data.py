@@ -66,14 +66,23 @@ def read_hub(src: Source) -> list[dict]:
 
 def read_rows(src: Source, local_root: str | None = None) -> list[dict]:
     """Rows of one split, with ``where`` filters applied; never empty."""
-    rows = read_local(local_file(local_root, src)) if local_root else read_hub(src)
+    return _read_rows(src, local_root)[0]
+
+
+def _read_rows(src: Source, local_root: str | None) -> tuple[list[dict], str]:
+    """Rows and where they came from (the local file, or the Hub split), for error messages."""
+    if local_root:
+        path = local_file(local_root, src)
+        rows, origin = read_local(path), str(path)
+    else:
+        rows, origin = read_hub(src), src.describe()
     for col, value in src.where:
         if rows and col not in rows[0]:
             raise DataError(f"{src.describe()}: filter column {col!r} not in {sorted(rows[0])}")
         rows = [r for r in rows if r[col] == value]
     if not rows:
-        raise DataError(f"{src.describe()}: no rows" + (f" under {local_root}" if local_root else ""))
-    return rows
+        raise DataError(f"{origin}: no rows" + "".join(f" with {k}={v!r}" for k, v in src.where))
+    return rows, origin + "".join(f"[{k}={v}]" for k, v in src.where)
 
 
 def load_examples(task: Task, part: str, local_root: str | None, limit: int | None = None,
@@ -92,8 +101,8 @@ def load_examples(task: Task, part: str, local_root: str | None, limit: int | No
         raise ValueError(f"unknown data part {part!r}")
     if src is None:
         raise DataError(f"task {task.name!r} has no {part} split")
-    rows = read_rows(src, local_root)
-    examples = get_family(task.family).convert(rows, task, src.schema, src.describe())
+    rows, origin = _read_rows(src, local_root)
+    examples = get_family(task.family).convert(rows, task, src.schema, origin)
     if limit is not None and len(examples) > limit:
         import random
 

@@ -64,15 +64,9 @@ def write_labels(task: Task, examples_by_lang: dict[str, list[dict]], out_dir: s
 def evaluate_baselines(task: Task, local_root: str | None, languages: list[str], meta: dict) -> dict:
     """Trivial non-neural baselines of a target, in the ``eval.json`` shape (one entry per
     baseline kind under ``baselines``; the best of them is the headline ``average``)."""
-    from xstilts.baselines import run_baselines
-    from xstilts.data import load_examples
+    from xstilts.baselines import chance, run_baselines, task_examples
 
-    kind = "mc" if task.family == "multiple_choice" else "pair"
-    train = load_examples(task, "train", local_root)
-    if kind == "pair" and all(ex["text_b"] is None for ex in train):
-        kind = "single"
-    splits = {"train": train}
-    splits.update({lang: load_examples(task, f"test-{lang}", local_root) for lang in languages})
+    kind, splits = task_examples(task, local_root, languages)
     scores = run_baselines(splits, kind)
     averaged = task.averaged_languages(languages)
     out = {}
@@ -87,4 +81,5 @@ def evaluate_baselines(task: Task, local_root: str | None, languages: list[str],
             "averaged_over": averaged,
         }
     best = max(out, key=lambda k: out[k]["average"])
-    return {**out[best], "baselines": out, "best_baseline": best}
+    return {**out[best], "baselines": out, "best_baseline": best,
+            "chance": chance(task, splits["train"])}

@@ -26,7 +26,12 @@ SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # XLM-R's order: <
 
 # ---------------------------------------------------------------------------- tokenizers
 def train_tokenizer(corpus_files: list[str], vocab_size: int, out_dir: str):
-    """A SentencePiece-style unigram tokenizer (as XLM-R's) trained on the toy corpus."""
+    """A SentencePiece-style unigram tokenizer (as XLM-R's) trained on the toy corpus.
+
+    Training runs on one thread: the parallel trainer's result depends on thread timing (the
+    vocabulary size varied by one entry between runs), and the toy benchmark must be a
+    deterministic function of its config."""
+    os.environ["RAYON_NUM_THREADS"] = "1"
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 

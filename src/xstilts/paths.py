@@ -138,3 +138,17 @@ def ckpt_base_for_inter(model: str, inter: str, seed) -> str:
     if inter in (NONE, SCRATCH):
         return base_dir(model)
     return inter_dir(model, inter, seed)
+
+
+def state_dir(ckpt_dir: str) -> str:
+    """Resumable training state of the phase that writes ``ckpt_dir``.
+
+    It lives outside the rule's outputs (Snakemake deletes the outputs of a failed job), under
+    ``results/state/<checkpoint path relative to results/>``; a checkpoint directory outside
+    ``results/`` keeps its state next to it, in ``<ckpt_dir>.state``.
+    """
+    norm = ckpt_dir.rstrip("/")
+    prefix = f"{RESULTS}/"
+    if norm.startswith(prefix):
+        return f"{RESULTS}/state/{norm[len(prefix):]}"
+    return f"{norm}.state"

@@ -4,21 +4,49 @@ Single-task and multi-task training are the same loop: each optimizer step draws
 (uniform, proportional to size, or temperature-scaled sampling), takes that task's next batch
 and updates the shared encoder and that task's head.  Early stopping watches the English dev
 subset only (zero-shot evaluation stays pure); the best state is restored at the end.
+
+Preemption and time limits: every ``save_every`` steps, and at the end of the step during which
+SIGTERM or SIGUSR1 arrived, the loop saves everything needed to continue bit for bit (model,
+optimizer, scheduler, RNG states of python/numpy/torch, the position of every task's batch
+iterator, step, best state/score/patience, history and the cost counters) into ``state_dir``
+(outside the phase's outputs, see ``paths.state_dir``).  After a signal it raises
+:class:`Preempted` (the CLI exits with 128 + signal number) so SLURM/Snakemake requeue or retry
+the job; the rerun finds the state and resumes.  The caller deletes the state after the
+checkpoint is written (:func:`clear_state`).
+
+Data parallelism: launched by ``torchrun`` the same loop runs in every process
+(:mod:`xstilts.distributed`): each rank takes a shard of the same global batch, DDP averages the
+gradients, the dev score is reduced over ranks, and only rank 0 saves.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
+import os
 import random
+import shutil
+import signal
 import time
+import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from xstilts import distributed
 from xstilts.profiling import CostMeter
+
+STATE_FILE = "state.json"
+STATE_VERSION = 1
+DEFAULT_SAVE_EVERY = 200
+STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
+# seconds to sleep after each step: lets tests interrupt a tiny run at a chosen point
+_TEST_SLEEP_ENV = "XSTILTS_TEST_STEP_SLEEP"
 
 
 @dataclass
@@ -27,6 +55,20 @@ class TaskData:
     family: object
     train: list[dict]
     dev: list[dict] = field(default_factory=list)
+
+
+class Preempted(RuntimeError):
+    """Training stopped on a signal after saving its state; rerun to resume."""
+
+    def __init__(self, signum: int, step: int, state_dir: str | None):
+        self.signum, self.step, self.state_dir = signum, step, state_dir
+        name = signal.Signals(signum).name if signum else "signal"
+        super().__init__(f"stopped by {name} after step {step}; state saved in {state_dir}: "
+                         f"rerun the same command to resume")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signum or 15)
 
 
 def resolve_device(pref: str = "auto") -> torch.device:
@@ -65,13 +107,42 @@ def sampling_weights(sizes: list[int], scheme: str, temperature: float = 2.0) ->
     return [r / total for r in raw]
 
 
-def _batches(feats: list[dict], batch_size: int, rng: random.Random):
-    """Endless shuffled batches (a new permutation every epoch)."""
-    while True:
-        order = list(range(len(feats)))
-        rng.shuffle(order)
-        for i in range(0, len(order), batch_size):
-            yield [feats[j] for j in order[i:i + batch_size]]
+class TaskBatches:
+    """Endless shuffled batches of indices, deterministic and restorable.
+
+    Epoch ``e``'s permutation is derived from ``(seed, key, e)`` only, so the position
+    ``(epoch, index)`` is the whole state: no hidden RNG to save.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, key: str):
+        if n <= 0:
+            raise ValueError(f"task {key!r} has no training examples")
+        self.n, self.bs, self.seed, self.key = n, batch_size, int(seed), key
+        self.epoch, self.index = 0, 0
+        self._order_epoch, self._order = None, None
+
+    def order(self, epoch: int) -> np.ndarray:
+        if self._order_epoch != epoch:
+            ss = np.random.SeedSequence([self.seed, zlib.crc32(self.key.encode()), epoch])
+            self._order = np.random.default_rng(ss).permutation(self.n)
+            self._order_epoch = epoch
+        return self._order
+
+    def next(self) -> list[int]:
+        if self.index >= self.n:
+            self.epoch, self.index = self.epoch + 1, 0
+        idx = self.order(self.epoch)[self.index:self.index + self.bs]
+        self.index += len(idx)
+        return [int(i) for i in idx]
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "index": self.index, "n": self.n, "batch_size": self.bs}
+
+    def load_state(self, st: dict) -> None:
+        if st["n"] != self.n or st["batch_size"] != self.bs:
+            raise ValueError(f"batch iterator of {self.key!r}: saved for n={st['n']} bs={st['batch_size']}, "
+                             f"now n={self.n} bs={self.bs}")
+        self.epoch, self.index = int(st["epoch"]), int(st["index"])
 
 
 def _to(batch: dict, device) -> dict:
@@ -94,18 +165,166 @@ def accuracy(preds, feats) -> float:
     return float(np.mean([p == f["label"] for p, f in zip(preds, feats)])) if feats else float("nan")
 
 
+def _dev_score(model, td: TaskData, bs: int, device, dtype, pad_id, ctx) -> float:
+    """English dev accuracy; with several processes each scores a shard and counts are summed."""
+    part = distributed.shard(td.dev, ctx.rank, ctx.world, pad_empty=False)
+    preds = predict(model, td.task, td.family, part, bs, device, dtype, pad_id) if part else []
+    correct = sum(int(p == f["label"]) for p, f in zip(preds, part))
+    c, n = ctx.sum([correct, len(part)])
+    return c / n if n else float("nan")
+
+
+# ---------------------------------------------------------------------------- stop signals
+class _StopFlag:
+    """SIGTERM/SIGUSR1 set a flag; the loop saves at the end of the current step and stops."""
+
+    def __init__(self, log):
+        self.signum = None
+        self._old = {}
+        self._log = log
+
+    def _handler(self, signum, frame):
+        if self.signum is None:
+            self._log(f"received {signal.Signals(signum).name}: saving state at the end of this step")
+        self.signum = signum
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in STOP_SIGNALS:
+                sig = getattr(signal, name, None)
+                if sig is not None:
+                    self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+# ---------------------------------------------------------------------------- resumable state
+def _fingerprint(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _rng_states(device) -> dict:
+    """This process's RNG states (python, numpy, torch CPU [+ CUDA]) as JSON-able values."""
+    py = random.getstate()
+    npst = np.random.get_state()
+    out = {"python": [py[0], list(py[1]), py[2]],
+           "numpy": [npst[0], [int(x) for x in npst[1]], int(npst[2]), int(npst[3]), float(npst[4])],
+           "torch": torch.get_rng_state().tolist()}
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device).tolist()
+    return out
+
+
+def _set_rng_states(st: dict, device) -> None:
+    py = st["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = st["numpy"]
+    np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    torch.set_rng_state(torch.tensor(st["torch"], dtype=torch.uint8))
+    if device.type == "cuda" and "cuda" in st:
+        torch.cuda.set_rng_state(torch.tensor(st["cuda"], dtype=torch.uint8), device)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_state(state_dir: str | None) -> tuple[dict, dict, dict | None] | None:
+    """``(meta, tensors, best_state)`` of a saved state, or ``None`` when there is none.
+
+    ``state.json`` is written last (atomic rename) and names the tensor files of its step, so a
+    crash while saving leaves the previous complete state.  Tensors are loaded with
+    ``weights_only=True``.
+    """
+    if not state_dir:
+        return None
+    f = Path(state_dir) / STATE_FILE
+    if not f.exists():
+        return None
+    meta = json.loads(f.read_text())
+    tensors = torch.load(Path(state_dir) / meta["files"]["tensors"], map_location="cpu", weights_only=True)
+    best = None
+    if meta["files"].get("best"):
+        best = torch.load(Path(state_dir) / meta["files"]["best"], map_location="cpu", weights_only=True)
+    return meta, tensors, best
+
+
+def save_state(state_dir: str, meta: dict, tensors: dict, best_state: dict | None,
+               best_file: str | None) -> str | None:
+    """Write one resumable state; returns the name of the best-state file it references.
+
+    ``best_state`` is written only when ``best_file`` (the file already on disk) is not the one
+    for ``meta['best_step']``.  Files no longer referenced are removed after ``state.json``.
+    """
+    d = Path(state_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    step = int(meta["step"])
+    tname = f"tensors-{step:09d}.pt"
+    _atomic_torch_save(tensors, d / tname)
+    bname = None
+    if best_state is not None:
+        bname = f"best-{int(meta['best_step']):09d}.pt"
+        if bname != best_file or not (d / bname).exists():
+            _atomic_torch_save(best_state, d / bname)
+    meta = {**meta, "files": {"tensors": tname, "best": bname}}
+    _atomic_write(d / STATE_FILE, json.dumps(meta).encode())
+    for p in d.iterdir():
+        if p.name not in (STATE_FILE, tname, bname) and (p.suffix == ".pt" or ".tmp" in p.name):
+            p.unlink(missing_ok=True)
+    return bname
+
+
+def clear_state(state_dir: str | None) -> None:
+    """Delete a phase's resumable state (after its checkpoint is complete)."""
+    if state_dir and Path(state_dir).exists():
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- the loop
 def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int, device,
                 dtype: str = "float32", pad_id: int = 1, sampling: str = "proportional",
-                temperature: float = 2.0, log=print) -> dict:
+                temperature: float = 2.0, log=print, state_dir: str | None = None,
+                resume_key: str = "") -> dict:
     """Train ``model`` in place on ``tasks``; returns the phase's cost record.
 
     ``hp``: lr, batch_size, epochs, warmup (fraction of steps), weight_decay, max_steps
-    (optional cap), eval_every (steps), patience (evaluations), grad_clip.
+    (optional cap), eval_every (steps), patience (evaluations), grad_clip, save_every (steps
+    between resumable states; 0 disables periodic saves, a stop signal still saves).
+    ``state_dir``: where the resumable state lives (``None``: no saving, no resuming).
+    ``resume_key``: anything else that must match for a saved state to be reused (e.g. a hash
+    of the initial checkpoint).
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls this with the same arguments;
+    ``batch_size`` stays the global (effective) batch size.  On return, only rank 0's ``model``
+    holds the restored best weights.
     """
     from transformers import get_linear_schedule_with_warmup
 
+    ctx = distributed.setup(device)
+    device = ctx.device
+    if not ctx.is_main:
+        log = lambda *_a, **_k: None  # noqa: E731 - one log per job
     set_seed(seed)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # task sampling of multi-task training
     model.to(device)
     bs = int(hp["batch_size"])
     steps_per_epoch = sum(math.ceil(len(t.train) / bs) for t in tasks)
@@ -114,57 +333,151 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
         total = min(total, int(hp["max_steps"]))
     total = max(total, 1)
     weights = sampling_weights([len(t.train) for t in tasks], sampling, temperature)
-    iters = [_batches(t.train, bs, random.Random(rng.random())) for t in tasks]
+    iters = [TaskBatches(len(t.train), bs, seed, t.task.name) for t in tasks]
 
     opt = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]),
                             weight_decay=float(hp.get("weight_decay", 0.01)))
     sched = get_linear_schedule_with_warmup(opt, int(float(hp.get("warmup", 0.1)) * total), total)
     eval_every = int(hp.get("eval_every") or max(total // 10, 1))
     patience = int(hp.get("patience", 5))
-    meter = CostMeter(phase, device, model.encoder.config)
+    save_every = hp.get("save_every")
+    save_every = DEFAULT_SAVE_EVERY if save_every is None else int(save_every)
+    meter = CostMeter(phase, device, model.encoder.config, n_devices=ctx.world)
+    sleep = float(os.environ.get(_TEST_SLEEP_ENV) or 0)
+
+    fingerprint = _fingerprint({
+        "version": STATE_VERSION, "phase": phase, "tasks": [t.task.name for t in tasks],
+        "sizes": [len(t.train) for t in tasks], "seed": seed, "total": total, "dtype": dtype,
+        "sampling": sampling, "temperature": temperature, "key": resume_key,
+        "hp": {k: v for k, v in hp.items() if k != "save_every"}})
 
     best, best_step, best_state, bad, stopped_early = -1.0, 0, None, 0, False
-    history = []
-    bar = tqdm(range(1, total + 1), desc=f"{phase} {'+'.join(t.task.name for t in tasks)}",
-               mininterval=5, disable=None)
-    for step in bar:
-        model.train()
-        k = rng.choices(range(len(tasks)), weights)[0] if len(tasks) > 1 else 0
-        td = tasks[k]
-        feats = next(iters[k])
-        batch = _to(td.family.collate(feats, pad_id), device)
-        with autocast(device, dtype):
-            logits = model(td.task.name, td.family, batch["input_ids"], batch["attention_mask"])
-            loss = td.family.loss(logits.float(), batch["labels"])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp.get("grad_clip", 1.0)))
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        mask = batch["attention_mask"]
-        meter.step(tokens=int(mask.sum()), examples=len(feats),
-                   seq_lens=[mask.shape[-1]] * (mask.shape[0] * mask.shape[1]))
-        if step % eval_every == 0 or step == total:
-            scores = [accuracy(predict(model, t.task, t.family, t.dev, bs * 2, device, dtype, pad_id), t.dev)
-                      for t in tasks if t.dev]
-            score = float(np.mean(scores)) if scores else -float(loss)
-            history.append({"step": step, "loss": float(loss), "dev": score})
-            bar.set_postfix(loss=f"{float(loss):.3f}", dev=f"{score:.3f}")
-            log(f"step {step}/{total} loss {float(loss):.4f} dev {score:.4f}")
-            if score > best:
-                best, best_step, bad = score, step, 0
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-            else:
-                bad += 1
-                if bad >= patience:
-                    stopped_early = True
-                    log(f"early stop at step {step}: no dev gain for {patience} evaluations")
-                    break
+    history, resumed_from = [], []
+    offset = {"steps": 0, "examples": 0, "tokens": 0, "flops": 0.0, "wall_s": 0.0,
+              "device_hours": 0.0, "peak_mem_mb": 0.0}
+    start = 1
+    best_file = None
+
+    saved = load_state(state_dir)
+    if saved is not None and saved[0].get("fingerprint") != fingerprint:
+        log(f"ignoring the saved state in {state_dir}: it belongs to other settings "
+            f"(fingerprint {saved[0].get('fingerprint')} != {fingerprint})")
+        ctx.barrier()
+        if ctx.is_main:
+            clear_state(state_dir)
+        saved = None
+    if saved is not None:
+        meta, tens, best_saved = saved
+        model.load_state_dict(tens["model"])
+        opt.load_state_dict(tens["optimizer"])
+        sched.load_state_dict(meta["scheduler"])
+        for it, st in zip(iters, meta["iterators"]):
+            it.load_state(st)
+        rng.setstate((meta["sampler_rng"][0], tuple(meta["sampler_rng"][1]), meta["sampler_rng"][2]))
+        rngs = meta["rng"]
+        if len(rngs) != ctx.world:
+            log(f"state saved with {len(rngs)} processes, now {ctx.world}: dropout RNG streams differ")
+        _set_rng_states(rngs[ctx.rank % len(rngs)], device)
+        best, best_step, bad = meta["best"], meta["best_step"], meta["bad"]
+        best_state = best_saved if ctx.is_main else None
+        best_file = meta["files"].get("best")
+        history = meta["history"]
+        offset = meta["cost"]
+        resumed_from = meta.get("resumed_from", []) + [meta["step"]]
+        start = meta["step"] + 1
+        log(f"resumed from step {meta['step']}/{total} (state {state_dir}; best dev {best:.4f} "
+            f"at step {best_step})")
+
+    net = distributed.wrap(model, ctx, find_unused=len(tasks) > 1)
+
+    def cost_now() -> dict:
+        c = meter.result(best_step=best_step, stopped_early=stopped_early)
+        ex, tok, fl = ctx.sum([meter.examples, meter.tokens, meter.flops])
+        wall = offset["wall_s"] + c["wall_s"]
+        c.update({"steps": offset["steps"] + int(meter.steps), "examples": offset["examples"] + int(ex),
+                  "tokens": offset["tokens"] + int(tok), "flops": offset["flops"] + fl, "wall_s": wall,
+                  "device_hours": offset["device_hours"] + c["device_hours"],
+                  "peak_mem_mb": max(offset["peak_mem_mb"], c["peak_mem_mb"])})
+        c["tokens_per_s"] = c["tokens"] / wall if wall > 0 else 0.0
+        return c
+
+    def save(step: int) -> None:
+        nonlocal best_file
+        rngs = ctx.gather(_rng_states(device))
+        c = cost_now()
+        if ctx.is_main:
+            meta = {"version": STATE_VERSION, "fingerprint": fingerprint, "step": step, "total": total,
+                    "phase": phase, "world_size": ctx.world, "best": best, "best_step": best_step,
+                    "bad": bad, "history": history, "iterators": [it.state() for it in iters],
+                    "sampler_rng": [rng.getstate()[0], list(rng.getstate()[1]), rng.getstate()[2]],
+                    "rng": rngs, "scheduler": sched.state_dict(), "resumed_from": resumed_from,
+                    "cost": {k: c[k] for k in offset},
+                    "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            tens = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "optimizer": opt.state_dict()}
+            best_file = save_state(state_dir, meta, tens, best_state, best_file)
+        ctx.barrier()  # no rank leaves (and gets its siblings killed) before the state is written
+
+    bar = tqdm(range(start, total + 1), desc=f"{phase} {'+'.join(t.task.name for t in tasks)}",
+               mininterval=5, disable=None if ctx.is_main else True)
+    with _StopFlag(log) as stop:
+        for step in bar:
+            net.train()
+            k = rng.choices(range(len(tasks)), weights)[0] if len(tasks) > 1 else 0
+            td = tasks[k]
+            feats_all = [td.train[j] for j in iters[k].next()]
+            feats = distributed.shard(feats_all, ctx.rank, ctx.world)
+            n_local = distributed.shard_size(len(feats_all), ctx.rank, ctx.world)
+            batch = _to(td.family.collate(feats, pad_id), device)
+            with autocast(device, dtype):
+                logits = net(td.task.name, td.family, batch["input_ids"], batch["attention_mask"])
+                loss = td.family.loss(logits.float(), batch["labels"])
+            w = distributed.loss_weight(len(feats_all), ctx.rank, ctx.world)
+            (loss * w if ctx.enabled else loss).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp.get("grad_clip", 1.0)))
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            mask = batch["attention_mask"]
+            meter.step(tokens=int(mask.sum()), examples=n_local,  # a padding-only rank still computed
+                       seq_lens=[mask.shape[-1]] * (mask.shape[0] * mask.shape[1]))
+            if step % eval_every == 0 or step == total:
+                loss_sum, n_sum = ctx.sum([loss.item() * n_local, n_local])
+                gloss = loss_sum / n_sum
+                scores = [_dev_score(model, t, bs * 2, device, dtype, pad_id, ctx) for t in tasks if t.dev]
+                score = float(np.mean(scores)) if scores else -gloss
+                history.append({"step": step, "loss": gloss, "dev": score})
+                bar.set_postfix(loss=f"{gloss:.3f}", dev=f"{score:.3f}")
+                log(f"step {step}/{total} loss {gloss:.4f} dev {score:.4f}")
+                if score > best:
+                    best, best_step, bad = score, step, 0
+                    if ctx.is_main:
+                        best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+                else:
+                    bad += 1
+                    if bad >= patience:
+                        stopped_early = True
+                        log(f"early stop at step {step}: no dev gain for {patience} evaluations")
+                        break
+            stopping = ctx.any(stop.signum is not None) if ctx.enabled else stop.signum is not None
+            stopping = stopping and step < total  # the last step: finishing beats saving
+            if state_dir and step < total and (stopping or (save_every and step % save_every == 0)):
+                save(step)
+                if not stopping:
+                    log(f"state saved at step {step} -> {state_dir}")
+            if stopping:
+                signum = stop.signum or signal.SIGTERM
+                log(f"stopping after step {step}/{total} on {signal.Signals(signum).name}"
+                    + (f"; rerun to resume from {state_dir}" if state_dir else ""))
+                raise Preempted(signum, step, state_dir)
+            if sleep:
+                time.sleep(sleep)
     if best_state is not None:
         model.load_state_dict(best_state)
-    cost = meter.result(best_step=best_step, stopped_early=stopped_early)
+    cost = cost_now()
     cost.update({"planned_steps": total, "best_dev": best, "history": history,
                  "tasks": [t.task.name for t in tasks], "sampling": sampling if len(tasks) > 1 else None,
                  "hparams": {k: hp[k] for k in sorted(hp)}, "seed": seed, "dtype": dtype,
+                 "world_size": ctx.world, "resumed_from": resumed_from,
                  "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return cost

@@ -11,6 +11,8 @@ rule aggregate:
         labels=[f"{P.labels_dir()}/{t}" for t in CFG.targets],
     output:
         [P.table(name) for name in TABLES],
+    conda:
+        ENV
     log:
         P.log("aggregate"),
     benchmark:

@@ -8,6 +8,8 @@ import yaml
 
 from xstilts import paths as P
 from xstilts.config import ConfigError, validate
+from xstilts.prefetch import manifest_path as prefetch_manifest_path
+from xstilts.prefetch import plan as prefetch_plan
 from xstilts.registry import get_task
 
 try:
@@ -24,6 +26,7 @@ if not os.path.exists(CONFIG_FILE):
         fh.write(_cfg_text)
 os.environ["XSTILTS_CONFIG"] = CONFIG_FILE
 XS = "xstilts"
+ENV = "../envs/xstilts.yaml"  # conda env of every rule (relative to the rule files)
 
 if CFG.skipped:
     print("xstilts: not implemented yet, left out of the DAG: " + ", ".join(CFG.skipped),
@@ -37,7 +40,11 @@ def cell_files(path_fn):
     return [path_fn(*cell) for cell in CELLS]
 
 TABLES = ["cells", "languages", "jobs"]
-FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown"]
+FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown",
+                "jobs_by_rule"]
+# plotting and report code are inputs of their rules: editing them reruns exactly those rules
+PLOTS_CODE = os.path.join(workflow.basedir, "src/xstilts/plots.py")
+REPORT_CODE = os.path.join(workflow.basedir, "src/xstilts/report.py")
 FIGURES = [f"{P.figures_dir()}/{n}.{ext}" for n in FIGURE_NAMES
            for ext in CFG.raw.get("plots", {}).get("formats", ["png", "svg"])]
 
@@ -80,8 +87,10 @@ def res(key):
 
 
 GPU_RESOURCES = dict(
-    gpu=res("gpus"),
+    gpu=res("gpus"),  # 0: no GPU requested (the slurm plugin adds --gpus only for > 0)
     cpus_per_task=res("cpus"),
     mem_mb=res("mem_mb"),
-    runtime=res("runtime"),
+    runtime=res("runtime"),  # minutes
 )
+if any("gpu_model" in CFG.resources(m) for m in CFG.models):
+    GPU_RESOURCES["gpu_model"] = lambda wc: CFG.resources(wc.model).get("gpu_model", "")

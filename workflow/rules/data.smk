@@ -1,6 +1,30 @@
 # Toy benchmark generation, tokenizers, the tokenized cache (per tokenizer x task), gold labels.
 
-localrules: toy_data, labels, baseline
+localrules: toy_data, labels, baseline, prefetch
+
+# Real mode: compute nodes may be offline. The local rule `prefetch` (submit host, network)
+# snapshots every Hub model and dataset split into the HF cache first; jobs that read the Hub
+# depend on its manifest and run with the Hub switched off (a miss fails naming what is missing).
+OFFLINE = "" if CFG.is_toy else "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 "
+
+
+PREFETCH_MANIFEST = prefetch_manifest_path()
+
+
+def prefetch_inputs(wildcards=None):
+    """ancient(): refetching (e.g. after adding a task) must not rerun finished jobs."""
+    return [] if CFG.is_toy else [ancient(PREFETCH_MANIFEST)]
+
+
+rule prefetch:
+    output:
+        PREFETCH_MANIFEST,
+    params:
+        plan=lambda wc: json.dumps(prefetch_plan(CFG).to_json(), sort_keys=True),
+    log:
+        P.log("prefetch"),
+    shell:
+        "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE {XS} prefetch > {log} 2>&1"
 
 
 rule toy_data:
@@ -8,6 +32,8 @@ rule toy_data:
         P.toy_manifest(),
     params:
         toy=json.dumps(CFG.raw.get("toy", {}), sort_keys=True),
+    conda:
+        ENV
     log:
         P.log("toy_data"),
     benchmark:
@@ -19,32 +45,38 @@ rule toy_data:
 rule tokenizer:
     input:
         toy_inputs,
+        prefetch_inputs,
     output:
         P.tokenizer_file("{tokenizer}"),
     params:
         spec=lambda wc: json.dumps(CFG.raw["tokenizers"][wc.tokenizer], sort_keys=True),
+    conda:
+        ENV
     log:
         P.log("tokenizer", "{tokenizer}"),
     benchmark:
         P.benchmark("tokenizer", "{tokenizer}")
     shell:
-        "{XS} tokenizer --name {wildcards.tokenizer} > {log} 2>&1"
+        "{OFFLINE}{XS} tokenizer --name {wildcards.tokenizer} > {log} 2>&1"
 
 
 rule prepare:
     input:
         toy_inputs,
+        prefetch_inputs,
         P.tokenizer_file("{tokenizer}"),
     output:
         P.data_manifest("{tokenizer}", "{task}"),
     params:
         hp=lambda wc: hp_param(wc.task, "target" if wc.task in CFG.targets else "intermediate"),
+    conda:
+        ENV
     log:
         P.log("prepare", "{tokenizer}", "{task}"),
     benchmark:
         P.benchmark("prepare", "{tokenizer}", "{task}")
     shell:
-        "{XS} prepare --tokenizer {wildcards.tokenizer} --task {wildcards.task} > {log} 2>&1"
+        "{OFFLINE}{XS} prepare --tokenizer {wildcards.tokenizer} --task {wildcards.task} > {log} 2>&1"
 
 
 rule labels:
@@ -52,6 +84,8 @@ rule labels:
         toy_inputs,
     output:
         directory(f"{P.labels_dir()}/{{target}}"),
+    conda:
+        ENV
     log:
         P.log("labels", "{target}"),
     benchmark:
@@ -65,6 +99,8 @@ rule baseline:
         toy_inputs,
     output:
         P.baseline_eval("{target}"),
+    conda:
+        ENV
     log:
         P.log("baseline", "{target}"),
     benchmark:

@@ -11,6 +11,8 @@ rule evaluate:
     threads: CFG.raw.get("threads", 1)
     resources:
         **GPU_RESOURCES,
+    conda:
+        ENV
     log:
         P.log("evaluate", "{model}", "{inter}", "{target}", "s{seed}"),
     benchmark:

@@ -1,5 +1,17 @@
 # Intermediate-task training: one English task, or the multitask mixture.
 
+from xstilts.distributed import shell_launcher
+
+
+def nproc_of(model):
+    """Training processes per job: resources.nproc, else one per GPU (torchrun DDP when > 1)."""
+    res = CFG.resources(model)
+    return int(res.get("nproc") or max(int(res.get("gpus") or 0), 1))
+
+
+# `xstilts`, or `torchrun --standalone --nproc_per_node N -m xstilts.cli` when nproc > 1
+LAUNCH = shell_launcher("{resources.nproc}", console=XS)
+
 
 rule intermediate:
     input:
@@ -15,10 +27,13 @@ rule intermediate:
     threads: CFG.raw.get("threads", 1)
     resources:
         **GPU_RESOURCES,
+        nproc=lambda wc: nproc_of(wc.model),
+    conda:
+        ENV
     log:
         P.log("intermediate", "{model}", "{inter}", "s{seed}"),
     benchmark:
         P.benchmark("intermediate", "{model}", "{inter}", "s{seed}")
     shell:
-        "{XS} intermediate --model {wildcards.model} --inter {wildcards.inter} --seed {wildcards.seed}"
+        OFFLINE + LAUNCH + " intermediate --model {wildcards.model} --inter {wildcards.inter} --seed {wildcards.seed}"
         " > {log} 2>&1"

@@ -4,6 +4,7 @@
 rule base:
     input:
         toy_inputs,
+        prefetch_inputs,
         lambda wc: P.tokenizer_file(CFG.tokenizer_of(wc.model)),
     output:
         P.checkpoint_done(P.base_dir("{model}")),
@@ -12,9 +13,11 @@ rule base:
     threads: CFG.raw.get("threads", 1)
     resources:
         **GPU_RESOURCES,
+    conda:
+        ENV
     log:
         P.log("base", "{model}"),
     benchmark:
         P.benchmark("base", "{model}")
     shell:
-        "{XS} base --model {wildcards.model} > {log} 2>&1"
+        OFFLINE + "{XS} base --model {wildcards.model} > {log} 2>&1"

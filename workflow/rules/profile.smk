@@ -15,6 +15,8 @@ rule profile:
     threads: CFG.raw.get("threads", 1)
     resources:
         **GPU_RESOURCES,
+    conda:
+        ENV
     log:
         P.log("profile", "{model}", "{target}"),
     benchmark:
@@ -30,6 +32,8 @@ rule cell_profile:
         inference=P.inference_profile("{model}", "{target}"),
     output:
         P.cell_profile("{model}", "{inter}", "{target}", "{seed}"),
+    conda:
+        ENV
     log:
         P.log("cell_profile", "{model}", "{inter}", "{target}", "s{seed}"),
     benchmark:

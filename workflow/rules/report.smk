@@ -7,11 +7,13 @@ localrules: plots, report_html
 rule plots:
     input:
         tables=[P.table(name) for name in TABLES],
-        code="src/xstilts/plots.py",
+        code=PLOTS_CODE,
     output:
         [report(f, caption="../report/figures.rst", category="Figures") for f in FIGURES],
     params:
         plots=json.dumps(CFG.raw.get("plots", {}), sort_keys=True),
+    conda:
+        ENV
     log:
         P.log("plots"),
     benchmark:
@@ -24,9 +26,11 @@ rule report_html:
     input:
         tables=[P.table(name) for name in TABLES],
         figures=FIGURES,
-        code="src/xstilts/report.py",
+        code=REPORT_CODE,
     output:
         P.report_html(),
+    conda:
+        ENV
     log:
         P.log("report"),
     benchmark:

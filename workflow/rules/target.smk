@@ -12,10 +12,13 @@ rule target:
     threads: CFG.raw.get("threads", 1)
     resources:
         **GPU_RESOURCES,
+        nproc=lambda wc: nproc_of(wc.model),
+    conda:
+        ENV
     log:
         P.log("target", "{model}", "{inter}", "{target}", "s{seed}"),
     benchmark:
         P.benchmark("target", "{model}", "{inter}", "{target}", "s{seed}")
     shell:
-        "{XS} target --model {wildcards.model} --inter {wildcards.inter} --target {wildcards.target}"
+        OFFLINE + LAUNCH + " target --model {wildcards.model} --inter {wildcards.inter} --target {wildcards.target}"
         " --seed {wildcards.seed} > {log} 2>&1"

@@ -93,7 +93,7 @@ def _obj_noise(rng, o: Obj, p: float) -> Obj:
 
 #: edit -> weight, per label. Every edit replaces exactly one word of the target fact by a word
 #: absent from the premise, so length and overlap carry no label information.
-ENTAIL_EDITS = {"syn_adj": 0.25, "syn_obj": 0.25, "syn_verb": 0.25, "hyper": 0.25}
+ENTAIL_EDITS = {"syn_adj": 0.2, "syn_obj": 0.2, "syn_verb": 0.2, "hyper": 0.4}
 CONTRA_EDITS = {"flip_pol": 0.6, "antonym": 0.4}
 NEUTRAL_EDITS = {"swap_subj": 0.3, "other_dim": 0.4, "other_verb": 0.3}
 NLI_NOISE = 0.15  # probability of one extra, label-preserving synonym swap in the hypothesis
@@ -216,72 +216,81 @@ def _swap_names(c: Clause) -> Clause:
     return c.with_(subj=other, pps=(place_pp, (prep, c.subj)))
 
 
-def _front(c: Clause) -> Clause:
-    return c.with_(front=True)
-
-
 def qqp_item(rng, w: World, label: int) -> dict:
-    """Question pairs. duplicate: topicalised place / converse verb with swapped roles /
-    synonym; not duplicate: swapped roles / converse verb without swapping / other adjective."""
+    """Question pairs, the phenomenon of ``paraphrase_edit`` asked as yes/no questions."""
     q1 = transfer_clause(rng, w, 1, question=True)
-    o = q1.obj
-    if label == 1:
-        edit = pick(rng, {"front": 1, "converse": 1, "synonym": 1})
-        q2 = {"front": lambda: _front(q1), "converse": lambda: _converse(q1, True),
-              "synonym": lambda: synonym_noise(rng, q1, 0.6)}[edit]()
-        if edit == "synonym" and q2 == q1:
-            q2 = q1.with_(verb=flip_variant_key(q1.verb))
-    else:
-        edit = pick(rng, {"swap": 1, "converse_noswap": 1, "other_adj": 1})
-        if edit == "swap":
-            q2 = _swap_names(q1)
-        elif edit == "converse_noswap":
-            q2 = _converse(q1, False)
-        else:
-            (dim, pole, av) = o.adjs[0]
-            if rng.random() < 0.5:
-                new = (dim, 1 - pole, rng.randrange(2))
-            else:
-                new = rand_adj(rng, w, o.concept, exclude_dims={dim})
-            q2 = q1.with_(obj=Obj(o.concept, o.v, (new,)))
-    q2 = synonym_noise(rng, q2, 0.2)
-    if rng.random() < 0.3:
-        q2 = q2.with_(front=not q2.front)
+    q2, edit = paraphrase_edit(rng, w, q1, label)
+    if rng.random() < PAWS_FRONT:
+        q2 = q2.with_(front=True)
     return {"a": q1, "b": q2, "label": label, "edit": edit}
 
 
-def paws_item(rng, w: World, label: int) -> dict:
-    """PAWS-style pairs with (near) identical bags of words. paraphrase: conjuncts reordered /
-    converse verb with swapped roles; non-paraphrase: names swapped / adjectives swapped between
-    the conjoined objects / converse verb without swapping. Topicalisation and synonyms are
-    label-independent noise."""
-    s1 = transfer_clause(rng, w, 2)
-    a, b = s1.obj.items
+#: paraphrase edit -> (weight, words new to the other sentence); the same novelty mix per label
+PARA_EDITS = {"synonym": 0.7, "converse": 0.1, "same": 0.2}
+NONPARA_EDITS = {"flip_pol": 0.25, "antonym": 0.2, "hyper": 0.25, "converse_noswap": 0.1, "swap": 0.2}
+PAWS_FRONT = 0.3  # probability of topicalising the place, per sentence (label-independent)
+
+
+def paraphrase_edit(rng, w: World, s1: Clause, label: int) -> tuple:
+    """Second sentence of a paraphrase pair (shared by the QQP and PAWS-X twins).
+
+    paraphrase: one word replaced by its synonym / converse verb with the roles swapped
+    ("A bought X from B" = "B sold X to A") / same sentence; non-paraphrase: polarity flipped /
+    antonym adjective / object replaced by its hypernym (less specific) / converse verb without
+    swapping the roles / the two people swapped ("B bought X from A"). Both labels mix edits adding 0, 1 and 2 new words in the same
+    proportions, and swaps keep the bag of words identical."""
+    o = s1.obj
+    (dim, pole, av) = o.adjs[0]
     if label == 1:
-        edit = pick(rng, {"reorder": 0.5, "converse": 0.5})
-        s2 = s1.with_(obj=Coord((b, a))) if edit == "reorder" else _converse(s1, True)
-    else:
-        edit = pick(rng, {"swap": 0.25, "swap_adj": 0.25, "converse_noswap": 0.5})
-        if edit == "swap":
-            s2 = _swap_names(s1)
-        elif edit == "swap_adj":
-            s2 = s1.with_(obj=Coord((Obj(a.concept, a.v, b.adjs), Obj(b.concept, b.v, a.adjs))))
+        edit = pick(rng, PARA_EDITS)
+        if edit == "synonym":
+            which = rng.choice(("verb", "obj", "adj"))
+            if which == "verb":
+                s2 = s1.with_(verb=flip_variant_key(s1.verb))
+            elif which == "obj":
+                s2 = s1.with_(obj=Obj(o.concept, 1 - o.v, o.adjs))
+            else:
+                s2 = s1.with_(obj=Obj(o.concept, o.v, ((dim, pole, 1 - av),)))
+        elif edit == "converse":
+            s2 = _converse(s1, True)
         else:
+            s2 = s1
+    else:
+        edit = pick(rng, NONPARA_EDITS)
+        if edit == "flip_pol":
+            s2 = s1.with_(pol="neg" if s1.pol == "pos" else "pos")
+        elif edit == "antonym":
+            s2 = s1.with_(obj=Obj(o.concept, o.v, ((dim, 1 - pole, rng.randrange(2)),)))
+        elif edit == "hyper":  # "the car" -> "the vehicle" loses information
+            s2 = s1.with_(obj=Obj(w.obj_class[o.concept], 0, o.adjs, hyper=True))
+        elif edit == "converse_noswap":
             s2 = _converse(s1, False)
-    s2 = synonym_noise(rng, s2, 0.15)
-    if rng.random() < 0.5:
-        s2 = s2.with_(front=True)
-    if rng.random() < 0.5:
+        else:
+            s2 = _swap_names(s1)
+    return s2, edit
+
+
+def paws_item(rng, w: World, label: int) -> dict:
+    """PAWS-style pairs of statements (see ``paraphrase_edit``); topicalisation of the place is
+    label-independent noise on both sentences."""
+    s1 = transfer_clause(rng, w, 1)
+    s2, edit = paraphrase_edit(rng, w, s1, label)
+    if rng.random() < PAWS_FRONT:
         s1 = s1.with_(front=True)
+    if rng.random() < PAWS_FRONT:
+        s2 = s2.with_(front=True)
     return {"a": s1, "b": s2, "label": label, "edit": edit}
 
 
 # --------------------------------------------------------------------------- sentiment
 
+SST_NEG = 0.3  # share of negated sentences (as in real reviews, most are not negated)
+
+
 def sst_item(rng, w: World, label: int) -> dict:
     """Sentiment = valence of the attitude verb, reversed by ``never``: every sentence has the
     same template, length and polarity slot."""
-    pol = rng.choice(("pos", "neg"))
+    pol = "neg" if rng.random() < SST_NEG else "pos"
     want = 1 if label == 1 else -1
     sign = want if pol == "pos" else -want
     verb = rng.choice([v for v in SENTIMENT_VERBS if VERBS[v][2] == sign])

@@ -150,6 +150,8 @@ class Renderer:
             cop = [self.word(("fn", "is"), lang, "VERB", "verb", g.verb_suffix)]
             art = [self.word(("fn", "a"), lang, "DET", "det")] if g.det else []
             cls = [self.word(("cls", c.cls), lang, "NOUN", "cls")]
+            if en and cls[0].text[:1] in "aeiou":
+                art = [replace(art[0], text="an")]
             core = subj + pol + (cop + art + cls if g.order == "SVO" else art + cls + cop)
         else:
             raise ValueError(c.kind)

@@ -1,0 +1,176 @@
+"""Prefetch for offline compute nodes: every Hub model and dataset split a config needs, into the
+Hugging Face cache, before any job is submitted.
+
+``xstilts prefetch`` (Snakemake: the local rule ``prefetch``, run on the submit host) first
+*plans* (:func:`plan`, no network: the list of model snapshots and ``(repo, config, split,
+revision)`` dataset splits that the config's jobs will read), then *fetches* (:func:`fetch`):
+
+* models and tokenizers: ``huggingface_hub.snapshot_download`` at the pinned revision with
+  :data:`MODEL_PATTERNS` (configs, tokenizer files, ``*.safetensors``; never
+  ``pytorch_model.bin``: xstilts loads safetensors only);
+* datasets: ``datasets.load_dataset(repo, config, split=..., revision=...)``, which fills the
+  datasets cache exactly as the jobs will read it.
+
+Then it writes a manifest (``results/prefetch/manifest.json``: what was fetched, the resolved
+commits, row counts).  Compute jobs run with ``HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1``;
+anything missing fails with an error naming it (``xstilts.data.read_hub``).  Tasks with a local
+mirror (``data.local_root`` / ``data.tasks``) are not fetched.  Toy mode needs no Hub: the plan
+is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from xstilts import paths
+from xstilts.registry import Source, get_task
+
+# what a model snapshot keeps: configs, tokenizer files (json/txt/sentencepiece), safetensors
+MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+class PrefetchError(RuntimeError):
+    pass
+
+
+def manifest_path() -> str:
+    return f"{paths.RESULTS}/prefetch/manifest.json"
+
+
+@dataclass(frozen=True)
+class ModelItem:
+    repo: str
+    revision: str | None
+    used_as: tuple[str, ...] = ()  # "model:<name>" / "tokenizer:<name>"
+
+
+@dataclass(frozen=True)
+class DatasetItem:
+    repo: str
+    config: str | None
+    split: str
+    revision: str | None
+    used_by: tuple[str, ...] = ()  # "<task>:<part>"
+
+    @property
+    def key(self) -> tuple:
+        return (self.repo, self.config, self.split, self.revision)
+
+
+@dataclass
+class Plan:
+    benchmark: str
+    models: list[ModelItem] = field(default_factory=list)
+    datasets: list[DatasetItem] = field(default_factory=list)
+    local: dict[str, str] = field(default_factory=dict)  # task -> local mirror root (not fetched)
+
+    def to_json(self) -> dict:
+        return {"benchmark": self.benchmark, "models": [asdict(m) for m in self.models],
+                "datasets": [asdict(d) for d in self.datasets], "local": self.local}
+
+
+def task_sources(task_name: str, target: bool) -> list[tuple[str, Source]]:
+    """``(part, Source)`` of every split a task's jobs read: train and dev, plus the test split
+    of every evaluation language of a target (real benchmark languages)."""
+    task = get_task(task_name)
+    out = [("train", task.train), ("dev", task.dev)]
+    if target:
+        out += [(f"test-{lang}", task.test_source(lang)) for lang in task.eval_languages(None)]
+    return [(part, src) for part, src in out if src is not None]
+
+
+def plan(cfg) -> Plan:
+    """What the config's jobs will read from the Hub (no network)."""
+    p = Plan(cfg.benchmark)
+    if cfg.is_toy:
+        return p
+    models: dict[tuple, list[str]] = {}
+    for name in cfg.models:
+        spec = cfg.model(name)
+        models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"model:{name}")
+    for name in cfg.tokenizers:
+        spec = cfg.raw["tokenizers"][name]
+        models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"tokenizer:{name}")
+    p.models = [ModelItem(repo, rev, tuple(used)) for (repo, rev), used in models.items()]
+    splits: dict[tuple, list[str]] = {}
+    for task in cfg.data_tasks():
+        root = cfg.local_root(task)
+        if root:
+            p.local[task] = root
+            continue
+        for part, src in task_sources(task, task in cfg.targets):
+            splits.setdefault((src.repo, src.config, src.split, src.revision), []).append(f"{task}:{part}")
+    p.datasets = [DatasetItem(*key, used_by=tuple(used)) for key, used in splits.items()]
+    return p
+
+
+def _check_online() -> None:
+    on = [v for v in OFFLINE_VARS if os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")]
+    if on:
+        raise PrefetchError(f"prefetch downloads from the Hub, but {', '.join(on)} is set here: run it "
+                            f"on a machine with network access, without {'/'.join(on)}")
+
+
+def fetch_model(item: ModelItem) -> dict:
+    from huggingface_hub import snapshot_download
+
+    path = Path(snapshot_download(item.repo, revision=item.revision, allow_patterns=MODEL_PATTERNS))
+    files = sorted(str(f.relative_to(path)) for f in path.rglob("*") if f.is_file())
+    if not any(f.endswith(".safetensors") for f in files):
+        raise PrefetchError(f"{item.repo}@{item.revision}: no *.safetensors weights (xstilts loads "
+                            f"safetensors only; pick a revision that has them)")
+    return {**asdict(item), "resolved": path.name, "path": str(path), "files": files}
+
+
+def fetch_dataset(item: DatasetItem) -> dict:
+    import datasets
+
+    ds = datasets.load_dataset(item.repo, item.config, split=item.split, revision=item.revision)
+    return {**asdict(item), "rows": ds.num_rows, "fingerprint": getattr(ds, "_fingerprint", None)}
+
+
+def fetch(p: Plan, log=print) -> dict:
+    """Download everything in the plan; returns the manifest. Every item is tried; failures are
+    listed together in one :class:`PrefetchError`."""
+    manifest = {"benchmark": p.benchmark, "models": [], "datasets": [], "local": p.local,
+                "hf_home": os.environ.get("HF_HOME"), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if not p.models and not p.datasets:
+        manifest["finished"] = manifest["started"]
+        return manifest
+    _check_online()
+    failed = []
+    for item in p.models:
+        try:
+            manifest["models"].append(fetch_model(item))
+            log(f"model {item.repo}@{item.revision}: ok")
+        except Exception as err:  # noqa: BLE001 - reported together below
+            failed.append(f"model {item.repo}@{item.revision}: {err}")
+            log(failed[-1])
+    for item in p.datasets:
+        name = f"{item.repo}/{item.config or 'default'}:{item.split}@{item.revision}"
+        try:
+            manifest["datasets"].append(fetch_dataset(item))
+            log(f"dataset {name}: {manifest['datasets'][-1]['rows']} rows")
+        except Exception as err:  # noqa: BLE001
+            failed.append(f"dataset {name} (for {', '.join(item.used_by)}): {err}")
+            log(failed[-1])
+    if failed:
+        raise PrefetchError(f"{len(failed)} of {len(p.models) + len(p.datasets)} items could not be "
+                            "fetched (a script-only or licensed dataset needs a local mirror: "
+                            "config data.tasks):\n  " + "\n  ".join(failed))
+    manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    return manifest
+
+
+def write_manifest(manifest: dict, path: str | None = None) -> str:
+    path = path or manifest_path()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,138 @@
+"""Prefetch for offline compute nodes, without network: the plan for config/paper.yaml is
+complete, toy mode fetches nothing, and offline jobs fail with errors that name what is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xstilts import prefetch
+from xstilts.config import load
+from xstilts.registry import TASKS
+from xstilts.tasks.classification import PAWSX_LANGS, XCOPA_LANGS
+from xstilts.tasks.sources import REVISIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+XTREME = REVISIONS["google/xtreme"]
+GLUE = REVISIONS["nyu-mll/glue"]
+
+
+@pytest.fixture(scope="module")
+def paper():
+    cfg = load(ROOT / "config/paper.yaml")
+    return cfg, prefetch.plan(cfg)
+
+
+def test_plan_lists_every_split_of_every_implemented_task(paper):
+    cfg, plan = paper
+    keys = {d.key for d in plan.datasets}
+    assert len(keys) == len(plan.datasets), "each split is fetched once"
+    # spelled out by hand from the registry entries / the XTREME and GLUE Hub layouts
+    expected = {
+        ("nyu-mll/glue", "mnli", "train", GLUE), ("nyu-mll/glue", "mnli", "validation_matched", GLUE),
+        ("nyu-mll/glue", "qqp", "train", GLUE), ("nyu-mll/glue", "qqp", "validation", GLUE),
+        ("nyu-mll/glue", "sst2", "train", GLUE), ("nyu-mll/glue", "sst2", "validation", GLUE),
+        ("facebook/anli", None, "train_r1", None), ("facebook/anli", None, "dev_r1", None),
+        ("Rowan/hellaswag", None, "train", "refs/pr/7"), ("Rowan/hellaswag", None, "validation", "refs/pr/7"),
+        ("tau/commonsense_qa", None, "train", None), ("tau/commonsense_qa", None, "validation", None),
+        ("allenai/cosmos_qa", None, "train", None), ("allenai/cosmos_qa", None, "validation", None),
+        # XNLI: one config holds all 15 languages (rows filtered by `language`)
+        ("google/xtreme", "XNLI", "validation", XTREME), ("google/xtreme", "XNLI", "test", XTREME),
+        ("google/xtreme", "PAWS-X.en", "train", XTREME), ("google/xtreme", "PAWS-X.en", "validation", XTREME),
+        *{("google/xtreme", f"PAWS-X.{lang}", "test", XTREME) for lang in PAWSX_LANGS},
+        ("aps/super_glue", "copa", "train", None), ("aps/super_glue", "copa", "validation", None),
+        *{("cambridgeltl/xcopa", lang, "test", REVISIONS["cambridgeltl/xcopa"]) for lang in XCOPA_LANGS},
+    }
+    assert keys == expected, (sorted(keys - expected, key=str), sorted(expected - keys, key=str))
+    assert len(PAWSX_LANGS) == 7 and len(XCOPA_LANGS) == 11
+    # generic completeness: every implemented task the config uses, every part, every language
+    for name in cfg.data_tasks():
+        task = TASKS[name]
+        assert task.implemented
+        srcs = [task.train, task.dev]
+        if name in cfg.targets:
+            srcs += [task.test_source(lang) for lang in task.eval_languages(None)]
+        for src in srcs:
+            assert (src.repo, src.config, src.split, src.revision) in keys, (name, src.describe())
+    used = {u.split(":")[0] for d in plan.datasets for u in d.used_by}
+    assert used == {"mnli", "qqp", "sst2", "anli", "hellaswag", "commonsenseqa", "cosmosqa",
+                    "xnli", "pawsx", "xcopa"}
+    # unimplemented families (QA, tagging, retrieval) are not fetched
+    assert not used & {"squad_v2", "ccg", "udpos", "xquad", "tatoeba"}
+
+
+def test_plan_lists_models_and_tokenizers_at_their_revisions(paper):
+    cfg, plan = paper
+    got = {(m.repo, m.revision): set(m.used_as) for m in plan.models}
+    assert got == {
+        ("FacebookAI/xlm-roberta-base", "42f548f32366559214515ec137cdd16002968bf6"):
+            {"model:xlmr-base", "tokenizer:xlmr"},
+        ("FacebookAI/xlm-roberta-large", "5bc772e3200d64d987707aa9e9dfcca44b1f8da2"): {"model:xlmr-large"},
+    }
+    # safetensors and tokenizer files only: never pytorch_model.bin / tf / flax weights
+    import fnmatch
+
+    keep = lambda f: any(fnmatch.fnmatch(f, p) for p in prefetch.MODEL_PATTERNS)  # noqa: E731
+    assert keep("model.safetensors") and keep("config.json") and keep("sentencepiece.bpe.model")
+    assert keep("tokenizer.json")
+    assert not any(keep(f) for f in ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack",
+                                     "onnx/model.onnx"))
+
+
+def test_local_mirror_tasks_are_not_fetched(paper, tmp_path):
+    cfg, _ = paper
+    import copy
+
+    from xstilts.config import validate
+
+    raw = copy.deepcopy(cfg.raw)
+    raw["data"] = {"local_root": None, "tasks": {"cosmosqa": str(tmp_path)}}
+    plan = prefetch.plan(validate(raw))
+    assert plan.local == {"cosmosqa": str(tmp_path)}
+    assert not any(d.repo == "allenai/cosmos_qa" for d in plan.datasets)
+
+
+def _env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "XSTILTS_CONFIG"))}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", **extra)
+    return env
+
+
+def test_toy_mode_plans_nothing_and_writes_a_manifest(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "xstilts.cli", "prefetch", "--config",
+                        str(ROOT / "tests/configs/tiny.yaml")], cwd=tmp_path, env=_env(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / prefetch.manifest_path()).read_text())
+    assert m["benchmark"] == "toy" and m["models"] == [] and m["datasets"] == []
+
+
+def test_offline_missing_dataset_gives_a_clear_error(tmp_path):
+    """A job on an offline node whose split was never prefetched: the error names the split and
+    says how to fix it."""
+    code = ("from xstilts.data import DataError, read_hub\n"
+            "from xstilts.registry import get_task\n"
+            "try:\n"
+            "    read_hub(get_task('pawsx').test_source('de'))\n"
+            "except DataError as err:\n"
+            "    print('DATAERROR', err)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert "DATAERROR" in r.stdout, r.stdout + r.stderr
+    msg = r.stdout.split("DATAERROR", 1)[1]
+    assert "google/xtreme/PAWS-X.de:test" in msg
+    assert "offline" in msg and "xstilts prefetch" in msg
+
+
+def test_prefetch_refuses_to_run_offline(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "xstilts.cli", "prefetch", "--config",
+                        str(ROOT / "config/paper.yaml")], cwd=tmp_path, env=_env(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "HF_HUB_OFFLINE" in r.stderr and "network" in r.stderr
+    assert not (tmp_path / prefetch.manifest_path()).exists()

@@ -1,0 +1,153 @@
+"""Real Snakemake runs of the whole workflow on a seconds-scale toy grid (tests/configs/tiny.yaml).
+
+One full run builds every artifact; the other tests ask Snakemake (dry runs, `-n`) what it would
+redo after a change, which is exactly the caching behaviour users rely on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+           "--directory", str(workdir), "--configfile", str(TINY), "--cores", "2", *args]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in workdir.glob("results/logs/**/*.log")
+                         if "Error" in p.read_text() or "Traceback" in p.read_text())
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-6000:]}\n{logs}")
+    return proc
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> count."""
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
+    counts.pop("total", None)
+    return {k: int(v) for k, v in counts.items()}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    t0 = time.time()
+    snakemake(workdir)
+    print(f"tiny workflow: {time.time() - t0:.0f}s")
+    return workdir
+
+
+CELLS = [(i, t) for t in ("xnli", "xcopa") for i in ("none", "mnli", "multitask", "scratch")]
+
+
+def test_every_artifact_is_written(run):
+    r = run / "results"
+    for inter, target in CELLS:
+        cell = r / "cells" / "nano-1x32" / inter / target / "s1"
+        ev = json.loads((cell / "eval.json").read_text())
+        assert ev["benchmark"] == "toy" and ev["inter"] == inter and ev["target"] == target
+        langs = ["en", "qaa", "qad"]
+        assert list(ev["languages"]) == langs
+        for lang in langs:
+            assert 0.0 <= ev["languages"][lang]["accuracy"] <= 1.0 and ev["languages"][lang]["n"] > 0
+        ext = "jsonl" if target == "xcopa" else "tsv"
+        for lang in langs:
+            lines = (cell / "predictions" / target / f"test-{lang}.{ext}").read_text().splitlines()
+            assert len(lines) == ev["languages"][lang]["n"]
+        prof = json.loads((cell / "profile.json").read_text())
+        assert prof["phases"]["target"]["steps"] > 0 and prof["phases"]["target"]["flops"] > 0
+        assert (prof["phases"]["intermediate"] is None) == (inter in ("none", "scratch"))
+        assert (cell / "model" / "encoder" / "model.safetensors").exists()
+    inf = json.loads((r / "profile/nano-1x32/xnli/profile.json").read_text())
+    assert inf["latency_ms"]["p50"] <= inf["latency_ms"]["p90"] <= inf["latency_ms"]["p99"]
+    assert abs(inf["flops_per_example"]["counted"] / inf["flops_per_example"]["analytic"] - 1) < 0.02
+    assert list((r / "profile/nano-1x32/xnli/trace").glob("*/*.pt.trace.json"))
+    assert (r / "models/nano-1x32/inter/multitask/s1/heads.json").exists()
+    heads = json.loads((r / "models/nano-1x32/inter/multitask/s1/heads.json").read_text())
+    assert set(heads) == {"mnli", "hellaswag"}
+
+
+def test_tables_figures_and_report(run):
+    cells = pq.read_table(run / "results/tables/cells.parquet").to_pandas()
+    cells = cells[cells["kind"] == "cell"]
+    assert len(cells) == len(CELLS)
+    none = cells.set_index(["inter", "target"])["average"]
+    gains = cells.set_index(["inter", "target"])["gain_over_none"]
+    assert gains[("mnli", "xnli")] == pytest.approx(none[("mnli", "xnli")] - none[("none", "xnli")])
+    langs = pq.read_table(run / "results/tables/languages.parquet").to_pandas()
+    assert set(langs["language"]) == {"en", "qaa", "qad"}
+    jobs = pq.read_table(run / "results/tables/jobs.parquet").to_pandas()
+    assert {"target", "evaluate", "base"} <= set(jobs["rule"])
+    for name in ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown"):
+        png = run / "reports/figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+        assert "<svg" in (run / "reports/figures" / f"{name}.svg").read_text()[:2000]
+    html = (run / "reports/report.html").read_text()
+    assert "scratch" in html and "toy" in html
+
+
+def test_score_cli_matches_eval(run):
+    cell = run / "results/cells/nano-1x32/mnli/xnli/s1"
+    out = run / "score.json"
+    proc = subprocess.run([sys.executable, "-m", "xstilts.cli", "score", "--predictions",
+                           str(cell / "predictions"), "--labels", str(run / "results/labels"),
+                           "--tasks", "xnli", "--json", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    scores = json.loads(out.read_text())["xnli"]
+    ev = json.loads((cell / "eval.json").read_text())
+    for lang, v in ev["languages"].items():
+        assert scores[lang]["accuracy"] == pytest.approx(100 * v["accuracy"])
+
+
+def test_second_run_is_a_noop(run):
+    assert planned_jobs(snakemake(run, "-n")) == {}
+
+
+def test_plot_code_or_config_change_reruns_only_figures(run):
+    plots = ROOT / "src/xstilts/plots.py"
+    stat = plots.stat()
+    try:
+        os.utime(plots, (time.time() + 5, time.time() + 5))
+        assert set(planned_jobs(snakemake(run, "-n"))) == {"plots", "report_html", "all"}
+    finally:
+        os.utime(plots, (stat.st_atime, stat.st_mtime))
+    jobs = planned_jobs(snakemake(run, "-n", "--config", "plots={'dpi': 61, 'formats': ['png', 'svg']}"))
+    assert set(jobs) == {"plots", "report_html", "all"}
+
+
+def test_deleting_one_eval_reruns_only_that_evaluation(run):
+    ev = run / "results/cells/nano-1x32/mnli/xcopa/s1/eval.json"
+    ev.unlink()
+    try:
+        jobs = planned_jobs(snakemake(run, "-n"))
+        assert jobs.get("evaluate") == 1
+        assert not {"target", "intermediate", "base", "prepare", "toy_data"} & set(jobs)
+        assert set(jobs) <= {"evaluate", "aggregate", "plots", "report_html", "all"}
+    finally:
+        snakemake(run, str(ev.relative_to(run)))
+    assert ev.exists()
+
+
+def test_one_cell_target_builds_only_that_chain(tmp_path):
+    target = "results/cells/nano-1x32/mnli/xnli/s1/eval.json"
+    jobs = planned_jobs(snakemake(tmp_path, "-n", target))
+    assert jobs == {"toy_data": 1, "tokenizer": 1, "base": 1, "prepare": 2, "intermediate": 1,
+                    "target": 1, "evaluate": 1}
