@@ -321,8 +321,10 @@ def test_gpu_rules_run_as_slurm_jobs(slurm_cluster, tmp_path):
     assert "gpu" not in info[agg_job]["tres"], info
 
 
-# rules that run as SLURM jobs (everything else is a localrule on the submit host)
-SUBMITTED_RULES = {"tokenizer", "prepare", "base", "intermediate", "target", "evaluate", "profile"}
+# rules that run as SLURM jobs (everything else is a localrule on the submit host); the model
+# rules take the model's resources (GPUs), the tokenizer-level ones do not
+MODEL_RULES = {"base", "intermediate", "target", "evaluate", "profile"}
+SUBMITTED_RULES = MODEL_RULES | {"tokenizer", "prepare"}
 
 
 @pytest.mark.slurm
@@ -347,12 +349,13 @@ def test_toy_grid_on_slurm_equals_local_run(slurm_cluster, tmp_path):
 
     info = slurm_job_info(job_ids)
     assert {v["state"] for v in info.values()} == {"COMPLETED"}, info
-    rules = [v["comment"].removeprefix("rule_").split("_wildcards")[0] for v in info.values()]
-    assert set(rules) == SUBMITTED_RULES, rules
+    rule_of = {jid: v["comment"].removeprefix("rule_").split("_wildcards")[0] for jid, v in info.items()}
+    assert set(rule_of.values()) == SUBMITTED_RULES, rule_of
     # 1 tokenizer, 2 prepare (mnli, xnli), 1 base, 1 intermediate, 2 target, 2 evaluate, 1 profile
-    assert len(job_ids) == 10, rules
+    assert len(job_ids) == 10, rule_of
     for jid, v in info.items():
-        assert "gpu" in v["tres"], (jid, v)  # the config's gpus: 1 reached sbatch
+        # the config's gpus: 1 reached sbatch for model rules, and only for them
+        assert ("gpu" in v["tres"]) == (rule_of[jid] in MODEL_RULES), (jid, rule_of[jid], v)
         assert list((remote / "logs/slurm").rglob(f"{jid}.log")), jid
 
     for inter in ("none", "mnli"):

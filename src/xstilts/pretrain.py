@@ -74,7 +74,9 @@ def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *
     model = XLMRobertaForMaskedLM(toy_config(spec, tokenizer)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = get_linear_schedule_with_warmup(opt, int(warmup * steps), steps)
-    meter = CostMeter("pretrain", device, model.config)
+    d = model.config.hidden_size  # the MLM head (dense d x d + decoder d x vocab) runs on every token
+    meter = CostMeter("pretrain", device, model.config, head_params=d * d + d * len(tokenizer),
+                      head_per_token=True)
     gen = torch.Generator().manual_seed(seed)
     order, pos, losses = list(range(len(enc))), len(enc), []
     bar = tqdm(range(1, steps + 1), desc="MLM pretraining", mininterval=5, disable=None)
@@ -98,7 +100,7 @@ def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *
         sched.step()
         opt.zero_grad(set_to_none=True)
         meter.step(tokens=int(attn.sum()), examples=len(rows), seq_lens=[longest] * len(rows))
-        losses.append(float(out.loss))
+        losses.append(out.loss.item())
         if step % 50 == 0 or step == steps:
             recent = sum(losses[-50:]) / len(losses[-50:])
             bar.set_postfix(loss=f"{recent:.3f}")

@@ -342,7 +342,10 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     patience = int(hp.get("patience", 5))
     save_every = hp.get("save_every")
     save_every = DEFAULT_SAVE_EVERY if save_every is None else int(save_every)
-    meter = CostMeter(phase, device, model.encoder.config, n_devices=ctx.world)
+    # task heads run once per sequence; with several heads (multitask) count their mean size
+    head_weights = [p.numel() for n, p in model.heads.named_parameters() if n.endswith("weight")]
+    head_params = sum(head_weights) / max(len(model.heads), 1)
+    meter = CostMeter(phase, device, model.encoder.config, head_params=head_params, n_devices=ctx.world)
     sleep = float(os.environ.get(_TEST_SLEEP_ENV) or 0)
 
     fingerprint = _fingerprint({
