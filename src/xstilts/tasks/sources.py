@@ -1,8 +1,8 @@
 """Pinned Hub revisions, one per dataset repository (see docs/hub-sources.md for provenance).
 
 A revision is a commit of the dataset repository at which its data is stored as parquet
-(``datasets`` 4+ refuses loading scripts).  ``None`` means not pinned yet: loading then uses
-the default branch and records the resolved commit in the artifacts' provenance.
+(``datasets`` 4+ refuses loading scripts).  ``None`` means not pinned yet (no parquet commit
+could be verified offline, see docs/hub-sources.md): loading then uses the default branch.
 """
 
 from __future__ import annotations
