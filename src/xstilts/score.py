@@ -142,22 +142,20 @@ def _count_mismatch(task: str, pred: Path, label: Path, n_pred: int, n_label: in
 # Each takes (task, prediction file, label file, language) and returns fractions plus
 # counts: {metric: fraction, "n": int, ...}.
 
-def _score_labels(task: str, pred: Path, label: Path, lang: str) -> dict:
-    preds, golds = _read_lines(pred), _read_lines(label)
-    if len(preds) != len(golds):
-        raise _count_mismatch(task, pred, label, len(preds), len(golds), "lines")
-    if not golds:
-        raise ScoreError(f"{task}: {label} is empty")
-    return {"accuracy": M.accuracy(preds, golds), "n": len(golds)}
+def _accuracy_scorer(read: Callable[[Path], list]):
+    """Accuracy over one label per line; ``read`` parses a file (``.tsv`` lines or ``.jsonl``)."""
+    def score(task: str, pred: Path, label: Path, lang: str) -> dict:
+        preds, golds = read(pred), read(label)
+        if len(preds) != len(golds):
+            raise _count_mismatch(task, pred, label, len(preds), len(golds), "lines")
+        if not golds:
+            raise ScoreError(f"{task}: {label} is empty")
+        return {"accuracy": M.accuracy(preds, golds), "n": len(golds)}
+    return score
 
 
-def _score_jsonl_labels(task: str, pred: Path, label: Path, lang: str) -> dict:
-    preds, golds = _read_jsonl_labels(pred), _read_jsonl_labels(label)
-    if len(preds) != len(golds):
-        raise _count_mismatch(task, pred, label, len(preds), len(golds), "lines")
-    if not golds:
-        raise ScoreError(f"{task}: {label} is empty")
-    return {"accuracy": M.accuracy(preds, golds), "n": len(golds)}
+_score_labels = _accuracy_scorer(_read_lines)
+_score_jsonl_labels = _accuracy_scorer(_read_jsonl_labels)
 
 
 def _score_tags(task: str, pred: Path, label: Path, lang: str) -> dict:
