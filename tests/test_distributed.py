@@ -58,10 +58,11 @@ def worker(out: str) -> None:
     cost = train_phase(model, [td], cfg.hparams(TARGET, "target"), phase="target", seed=SEED,
                        device=torch.device("cpu"), pad_id=1, log=lambda *_: None)
     if distributed.is_main_process():
-        from xstilts.train import accuracy, predict
+        from xstilts.train import TaskData, dev_score
 
-        preds = predict(model, td.task, td.family, td.train, 64, torch.device("cpu"), "float32", 1)
-        cost["train_accuracy"] = accuracy(preds, td.train)  # of the restored best state
+        # accuracy on the training set, of the restored best state
+        cost["train_accuracy"] = dev_score(model, TaskData(td.task, td.family, [], td.train), 64,
+                                           torch.device("cpu"), "float32", 1)
         save_file({k: v.contiguous() for k, v in model.heads.state_dict().items()}, f"{out}.safetensors")
         Path(f"{out}.json").write_text(json.dumps(cost))
     distributed.teardown()

@@ -206,32 +206,37 @@ def run_baselines(examples_by_split: dict, kind: str, train_split: str = "train"
 
 # --------------------------------------------------------------------------- registry tasks
 
-def task_examples(task, local_root, languages=("en",)) -> tuple:
-    """``(kind, {"train": [...], <lang>: [...]})`` of a registry task, read through the same
-    converters as training (``xstilts.data``). Targets are scored on each language's test
-    split; English-only (intermediate) tasks on their dev split, under ``"en"``."""
+def sentence_kind(task, train: list[dict]) -> str:
+    """The baseline kind of a classification or multiple-choice task's examples."""
+    if task.family == "multiple_choice":
+        return "mc"
+    return "single" if all(ex.get("text_b") is None for ex in train) else "pair"
+
+
+def task_examples(task, local_root, languages=("en",)) -> dict:
+    """``{"train": [...], <lang>: [...]}`` of a registry task, read through the same converters
+    as training (``xstilts.data``). Targets are scored on each language's test split;
+    English-only (intermediate) tasks on their dev split, under ``"en"``."""
     from xstilts.data import load_examples
 
-    train = load_examples(task, "train", local_root)
-    if task.family == "multiple_choice":
-        kind = "mc"
-    else:
-        kind = "single" if all(ex.get("text_b") is None for ex in train) else "pair"
-    out = {"train": train}
+    out = {"train": load_examples(task, "train", local_root) if task.train is not None else []}
     for lang in languages:
         part = f"test-{lang}" if task.test is not None else "dev"
         out[lang] = load_examples(task, part, local_root)
-    return kind, out
+    return out
 
 
 def chance(task, examples) -> float:
-    """Accuracy of guessing: 1 / classes (or choices)."""
-    if task.family == "multiple_choice":
-        return 1.0 / len(examples[0]["choices"])
-    return 1.0 / len(task.labels)
+    """Score of guessing (1 / classes for classification; the family decides)."""
+    from xstilts.registry import get_family
+
+    return get_family(task.family).chance(task, examples)
 
 
 def task_baselines(task, local_root, languages=("en",)) -> dict:
-    """``run_baselines`` on a registry task (toy twin or real data in the Hub schema)."""
-    kind, exs = task_examples(task, local_root, languages)
-    return run_baselines(exs, kind)
+    """The family's baselines on a registry task (toy twin or real data in the Hub schema)."""
+    from xstilts.registry import get_family
+
+    exs = task_examples(task, local_root, languages)
+    train = exs.pop("train")
+    return get_family(task.family).baselines(task, train, exs)

@@ -112,7 +112,7 @@ def cmd_prepare(args):
 
     cfg = _config(args)
     task = get_task(args.task)
-    parts = ["train", "dev"]
+    parts = [] if task.zero_shot else ["train", "dev"]
     if "target" in task.roles and args.task in cfg.targets:
         parts += [f"test-{lang}" for lang in task.eval_languages(cfg.toy_languages)]
     phase = "target" if args.task in cfg.targets else "intermediate"
@@ -265,17 +265,21 @@ def cmd_target(args):
 @stage("evaluate", "zero-shot evaluation of a cell in every language of its target")
 def cmd_evaluate(args):
     from xstilts.evaluate import evaluate_cell
-    from xstilts.models import load_task_model, load_tokenizer
+    from xstilts.models import XstiltsModel, load_encoder, load_task_model, load_tokenizer
     from xstilts.registry import get_task
     from xstilts.train import resolve_device
 
     cfg = _config(args)
     m, i, t, s = args.model, args.inter, args.target, args.seed
     task = get_task(t)
-    ckpt = args.ckpt or paths.cell_model_dir(m, i, t, s)
     device = resolve_device(cfg.raw.get("device", "auto"))
     _threads(cfg, device)
-    model = load_task_model(ckpt, [task])
+    if task.zero_shot:  # the intermediate checkpoint itself (scratch: a random init of the base)
+        ckpt = args.ckpt or paths.ckpt_base_for_inter(m, i, s)
+        model = XstiltsModel(load_encoder(ckpt, random_init=i == paths.SCRATCH, seed=int(s)))
+    else:
+        ckpt = args.ckpt or paths.cell_model_dir(m, i, t, s)
+        model = load_task_model(ckpt, [task])
     tok = load_tokenizer(_tokenizer_path(cfg, m))
     langs = task.eval_languages(cfg.toy_languages)
     meta = {"benchmark": cfg.benchmark, "model": m, "inter": i, "target": t, "seed": s,

@@ -111,12 +111,10 @@ def load_examples(task: Task, part: str, local_root: str | None, limit: int | No
     return examples
 
 
-_SCHEMA = pa.schema([("id", pa.string()), ("seqs", pa.list_(pa.list_(pa.int32()))), ("label", pa.int64())])
-
-
-def write_features(path: str | os.PathLike, feats: list[dict]) -> None:
+def write_features(path: str | os.PathLike, feats: list[dict], schema: pa.Schema) -> None:
+    """One parquet file of features in the family's ``feature_schema``."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(feats, schema=_SCHEMA), path)
+    pq.write_table(pa.Table.from_pylist(feats, schema=schema), path)
 
 
 def read_features(path: str | os.PathLike) -> list[dict]:
@@ -135,11 +133,11 @@ def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: s
         limit = dev_size if part == "dev" else None
         examples = load_examples(task, part, local_root, limit=limit, seed=seed)
         feats = family.encode(tokenizer, examples, max_length)
-        write_features(Path(out_dir) / f"{part}.parquet", feats)
+        write_features(Path(out_dir) / f"{part}.parquet", feats, family.feature_schema)
         lengths = [len(s) for f in feats for s in f["seqs"]]
         truncated = sum(n >= max_length for n in lengths)
         manifest["parts"][part] = {
-            "examples": len(feats), "sequences": len(lengths),
+            "examples": len(examples), "features": len(feats), "sequences": len(lengths),
             "tokens": int(sum(lengths)), "mean_length": sum(lengths) / max(len(lengths), 1),
             "truncated_sequences": int(truncated),
             "source": _describe_part(task, part),

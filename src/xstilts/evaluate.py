@@ -30,9 +30,9 @@ def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_ev
     for lang in languages:
         feats = read_features(Path(data_dir) / f"test-{lang}.parquet")
         preds = predict(model, task, family, feats, batch_size, device, dtype, pad_id)
-        correct = [p == f["label"] for p, f in zip(preds, feats)]
-        per_lang[lang] = {task.metric: float(np.mean(correct)), "n": len(feats)}
-        family.write_predictions(task, preds, [f["id"] for f in feats], pred_dir, lang)
+        ids, outputs = family.outputs(task, preds, feats)
+        per_lang[lang] = family.score(task, ids, outputs, feats, lang)
+        family.write_predictions(task, outputs, ids, pred_dir, lang)
     averaged = task.averaged_languages(languages)
     zero_shot = [lang for lang in averaged if lang != ENGLISH]
     result = {
@@ -56,18 +56,21 @@ def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_ev
 def write_labels(task: Task, examples_by_lang: dict[str, list[dict]], out_dir: str) -> list[str]:
     """Gold labels in the XTREME submission layout, for ``xstilts score``."""
     family = get_family(task.family)
-    return [str(family.write_predictions(task, [ex["label"] for ex in exs], [ex["id"] for ex in exs],
-                                         out_dir, lang))
-            for lang, exs in examples_by_lang.items()]
+    paths = []
+    for lang, exs in examples_by_lang.items():
+        ids, outputs = family.gold(task, exs)
+        paths.append(str(family.write_predictions(task, outputs, ids, out_dir, lang)))
+    return paths
 
 
 def evaluate_baselines(task: Task, local_root: str | None, languages: list[str], meta: dict) -> dict:
     """Trivial non-neural baselines of a target, in the ``eval.json`` shape (one entry per
     baseline kind under ``baselines``; the best of them is the headline ``average``)."""
-    from xstilts.baselines import chance, run_baselines, task_examples
+    from xstilts.baselines import task_examples
 
-    kind, splits = task_examples(task, local_root, languages)
-    scores = run_baselines(splits, kind)
+    family = get_family(task.family)
+    splits = task_examples(task, local_root, languages)
+    scores = family.baselines(task, splits["train"], {lang: splits[lang] for lang in languages})
     averaged = task.averaged_languages(languages)
     out = {}
     for name, per_lang in scores.items():
@@ -82,4 +85,4 @@ def evaluate_baselines(task: Task, local_root: str | None, languages: list[str],
         }
     best = max(out, key=lambda k: out[k]["average"])
     return {**out[best], "baselines": out, "best_baseline": best,
-            "chance": chance(task, splits["train"])}
+            "chance": family.chance(task, splits["train"])}

@@ -77,7 +77,8 @@ def profile_target(cfg, model_name: str, target: str, out_dir: str) -> dict:
         device=device, dtype=cfg.raw.get("dtype", "float32"), seq_len=seq_len,
         batch_sizes=tuple(spec.get("batch_sizes", (1, 8, 32))),
         repeats=int(spec.get("latency_repeats", 30)), n_trace_steps=int(spec.get("trace_steps", 3)),
-        run_name=f"{model_name}-{target}", write_json_file=False)
+        head_per_token=family.head_per_token, run_name=f"{model_name}-{target}",
+        write_json_file=False)
     prof.update({"model": model_name, "target": target, "benchmark": cfg.benchmark,
                  "family": task.family, "sequences_per_example": len(feats[0]["seqs"])})
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -93,8 +94,11 @@ def _read(path: str) -> dict:
 
 
 def cell_profile(model: str, inter: str, target: str, seed) -> dict:
-    """Training cost of both phases of a cell + the link to its inference profile."""
-    tgt = _read(paths.checkpoint_done(paths.cell_model_dir(model, inter, target, seed)))
+    """Training cost of both phases of a cell + the link to its inference profile (a zero-shot
+    target such as BUCC has no target phase)."""
+    tgt = None
+    if not get_task(target).zero_shot:
+        tgt = _read(paths.checkpoint_done(paths.cell_model_dir(model, inter, target, seed)))
     inter_cost = None
     if inter not in (paths.NONE, paths.SCRATCH):
         inter_cost = _read(paths.checkpoint_done(paths.inter_dir(model, inter, seed)))

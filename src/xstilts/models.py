@@ -125,9 +125,14 @@ class XstiltsModel(nn.Module):
     def forward(self, task_name: str, family, input_ids, attention_mask):
         """``input_ids``: (batch, n_seq, length); returns the family's logits."""
         b, s, t = input_ids.shape
-        out = self.encoder(input_ids=input_ids.view(b * s, t),
-                           attention_mask=attention_mask.view(b * s, t))
-        return family.logits(self.heads[task_name], out.last_hidden_state[:, 0], (b, s))
+        mask = attention_mask.view(b * s, t)
+        every = family.all_layers
+        out = self.encoder(input_ids=input_ids.view(b * s, t), attention_mask=mask,
+                           output_hidden_states=every)
+        # (b*s, layers+1, t, hidden) for families that read every layer (retrieval), else the last
+        hidden = torch.stack(out.hidden_states, 1) if every else out.last_hidden_state
+        head = self.heads[task_name] if task_name in self.heads else None  # zero-shot: no head
+        return family.logits(head, hidden, mask, (b, s))
 
     # --- persistence (safetensors only) ---
     def save(self, ckpt_dir: str, tokenizer=None, save_heads: bool = True) -> None:

@@ -74,6 +74,12 @@ class Task:
     def implemented(self) -> bool:
         return self.family in FAMILY_MODULES
 
+    @property
+    def zero_shot(self) -> bool:
+        """A target without a training set (BUCC, Tatoeba): no target phase; its cells are
+        evaluated straight from the intermediate checkpoint (the base model for ``none``)."""
+        return "target" in self.roles and self.train is None
+
     def eval_languages(self, toy_languages: list[str] | None = None) -> list[str]:
         """Languages evaluated for this task; in toy mode the toy languages replace the real
         non-English ones (English stays when the task has an English test set)."""

@@ -150,7 +150,8 @@ def _to(batch: dict, device) -> dict:
 
 
 @torch.no_grad()
-def predict(model, td_task, family, feats, batch_size, device, dtype="float32", pad_id=1) -> list[int]:
+def predict(model, td_task, family, feats, batch_size, device, dtype="float32", pad_id=1) -> list:
+    """The family's raw prediction of every feature."""
     model.eval()
     preds = []
     for i in range(0, len(feats), batch_size):
@@ -161,17 +162,17 @@ def predict(model, td_task, family, feats, batch_size, device, dtype="float32", 
     return preds
 
 
-def accuracy(preds, feats) -> float:
-    return float(np.mean([p == f["label"] for p, f in zip(preds, feats)])) if feats else float("nan")
-
-
-def _dev_score(model, td: TaskData, bs: int, device, dtype, pad_id, ctx) -> float:
-    """English dev accuracy; with several processes each scores a shard and counts are summed."""
+def dev_score(model, td: TaskData, bs: int, device, dtype, pad_id, ctx=None) -> float:
+    """The task's headline metric on its English dev subset.  With several processes each rank
+    predicts a contiguous shard; the shards are gathered in rank order (restoring the feature
+    order) and every rank scores the whole set, so all ranks take the same early-stopping
+    decision."""
+    ctx = ctx or distributed.Context(device=torch.device(device))
     part = distributed.shard(td.dev, ctx.rank, ctx.world, pad_empty=False)
     preds = predict(model, td.task, td.family, part, bs, device, dtype, pad_id) if part else []
-    correct = sum(int(p == f["label"]) for p, f in zip(preds, part))
-    c, n = ctx.sum([correct, len(part)])
-    return c / n if n else float("nan")
+    preds = [p for shard in ctx.gather(preds) for p in shard]
+    ids, outputs = td.family.outputs(td.task, preds, td.dev)
+    return float(td.family.score(td.task, ids, outputs, td.dev, "en")[td.task.metric])
 
 
 # ---------------------------------------------------------------------------- stop signals
@@ -345,7 +346,9 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     # task heads run once per sequence; with several heads (multitask) count their mean size
     head_weights = [p.numel() for n, p in model.heads.named_parameters() if n.endswith("weight")]
     head_params = sum(head_weights) / max(len(model.heads), 1)
-    meter = CostMeter(phase, device, model.encoder.config, head_params=head_params, n_devices=ctx.world)
+    per_token = any(t.family.head_per_token for t in tasks)
+    meter = CostMeter(phase, device, model.encoder.config, head_params=head_params,
+                      head_per_token=per_token, n_devices=ctx.world)
     sleep = float(os.environ.get(_TEST_SLEEP_ENV) or 0)
 
     fingerprint = _fingerprint({
@@ -447,7 +450,7 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
             if step % eval_every == 0 or step == total:
                 loss_sum, n_sum = ctx.sum([loss.item() * n_local, n_local])
                 gloss = loss_sum / n_sum
-                scores = [_dev_score(model, t, bs * 2, device, dtype, pad_id, ctx) for t in tasks if t.dev]
+                scores = [dev_score(model, t, bs * 2, device, dtype, pad_id, ctx) for t in tasks if t.dev]
                 score = float(np.mean(scores)) if scores else -gloss
                 history.append({"step": step, "loss": gloss, "dev": score})
                 bar.set_postfix(loss=f"{gloss:.3f}", dev=f"{score:.3f}")

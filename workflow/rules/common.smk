@@ -76,6 +76,14 @@ def init_of(model, inter, seed):
     return P.checkpoint_done(P.ckpt_base_for_inter(model, inter, seed))
 
 
+def cell_model_of(model, inter, target, seed):
+    """What a cell's evaluation reads: its target checkpoint, or for a zero-shot target (no
+    training set: BUCC, Tatoeba) the checkpoint the target phase would have started from."""
+    if get_task(target).zero_shot:
+        return init_of(model, inter, seed)
+    return P.checkpoint_done(P.cell_model_dir(model, inter, target, seed))
+
+
 def hp_param(task, phase):
     """Hyperparameters as a param: changing them reruns exactly the affected jobs."""
     return json.dumps(CFG.hparams(task, phase), sort_keys=True)

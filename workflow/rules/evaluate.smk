@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        model=P.checkpoint_done(P.cell_model_dir("{model}", "{inter}", "{target}", "{seed}")),
+        model=lambda wc: cell_model_of(wc.model, wc.inter, wc.target, wc.seed),
         data=lambda wc: data_of(wc.model, wc.target),
     output:
         eval=P.cell_eval("{model}", "{inter}", "{target}", "{seed}"),

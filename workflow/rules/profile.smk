@@ -27,7 +27,7 @@ rule profile:
 
 rule cell_profile:
     input:
-        target=P.checkpoint_done(P.cell_model_dir("{model}", "{inter}", "{target}", "{seed}")),
+        target=lambda wc: cell_model_of(wc.model, wc.inter, wc.target, wc.seed),
         inter=lambda wc: init_of(wc.model, wc.inter, wc.seed),
         inference=P.inference_profile("{model}", "{target}"),
     output:

@@ -1,9 +1,30 @@
 """Task families: the code behind registry entries.
 
 A family turns Hub rows into canonical examples (one converter per Hub schema), encodes them
-into token ids, builds the task head, turns head outputs into a loss and predictions, scores
-predictions and writes them in the XTREME submission format.  Classification and multiple
-choice share everything except the shape of an example, so both derive from ``Family``.
+into features (token ids plus whatever the family needs to decode and score), builds the task
+head, turns head outputs into a loss and predictions, scores predictions and writes them in the
+XTREME submission format.
+
+The contract every family follows (training, evaluation and profiling call only these):
+
+* ``encode(tokenizer, examples, max_length) -> features``: dicts with at least ``id`` and
+  ``seqs`` (token-id lists; several per feature for multiple choice); the columns and types are
+  ``feature_schema`` (a pyarrow schema: the tokenized cache is parquet).  One example may give
+  several features (QA windows, long sentences in chunks).
+* ``collate(features, pad_id) -> batch``: ``input_ids``/``attention_mask`` of shape
+  (batch, n_seq, length) and ``labels`` of any shape the family's loss takes.
+* ``logits(head, hidden, mask, batch_shape)``: ``hidden`` is the encoder's last hidden state of
+  the flattened sequences, (batch*n_seq, length, hidden); ``loss(logits, labels)``.
+* ``predict(logits) -> list``: one raw prediction per feature.
+* ``outputs(task, preds, features) -> (ids, outputs)``: one final prediction per *example*
+  (a label, an answer string, a tag sequence, ...), in the order of first appearance.
+* ``score(task, ids, outputs, features, lang) -> dict``: metrics; ``task.metric`` is the
+  headline (used for early stopping and the tables), ``n`` the number of examples scored.
+* ``gold(task, examples) -> (ids, outputs)``: the gold outputs, for ``xstilts labels``.
+* ``write_predictions(task, outputs, ids, out_dir, lang)``: the XTREME submission file.
+* ``baselines(task, train, evals) -> {name: {lang: score}}`` and ``chance(task, train)``.
+
+Classification and multiple choice share everything except the shape of an example.
 """
 
 from __future__ import annotations
@@ -12,8 +33,14 @@ import json
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import pyarrow as pa
 import torch
 from torch import nn
+
+# features of sequence(s)-level tasks: one label per feature
+LABEL_SCHEMA = pa.schema([("id", pa.string()), ("seqs", pa.list_(pa.list_(pa.int32()))),
+                          ("label", pa.int64())])
 
 
 class ConversionError(ValueError):
@@ -51,7 +78,9 @@ class Family:
 
     name = "base"
     converters: dict[str, Callable] = {}
-    num_sequences = 1  # sequences per example (choices for multiple choice)
+    feature_schema = LABEL_SCHEMA
+    head_per_token = False  # the head runs on every token (QA, tagging), not once per sequence
+    all_layers = False  # logits() gets every layer's states (batch*n_seq, layers+1, length, hidden)
 
     # ---- data -----------------------------------------------------------------------------
     def convert(self, rows, task, schema: str, source_desc: str) -> list[dict]:
@@ -97,31 +126,61 @@ class Family:
         return {"input_ids": ids, "attention_mask": mask,
                 "labels": torch.tensor([f["label"] for f in feats], dtype=torch.long)}
 
-    def logits(self, head: nn.Module, cls: torch.Tensor, batch_shape) -> torch.Tensor:
-        """``cls``: first-token states of the flattened sequences, (batch*n_seq, hidden)."""
+    def logits(self, head: nn.Module, hidden: torch.Tensor, mask: torch.Tensor,
+               batch_shape) -> torch.Tensor:
+        """``hidden``: last hidden states of the flattened sequences, (batch*n_seq, length,
+        hidden), or every layer's when ``all_layers``; ``mask`` their attention mask,
+        (batch*n_seq, length); ``head`` is None for a task evaluated without a head."""
         raise NotImplementedError
 
     def loss(self, logits, labels):
         return nn.functional.cross_entropy(logits, labels)
 
-    def predict(self, logits) -> list[int]:
+    def predict(self, logits) -> list:
         return logits.argmax(-1).tolist()
+
+    # ---- decoding and scoring -------------------------------------------------------------
+    def outputs(self, task, preds: list, feats: list[dict]) -> tuple[list[str], list]:
+        """One final prediction per example (here: one feature per example)."""
+        return [f["id"] for f in feats], list(preds)
+
+    def gold(self, task, examples: list[dict]) -> tuple[list[str], list]:
+        return [str(ex["id"]) for ex in examples], [int(ex["label"]) for ex in examples]
+
+    def score(self, task, ids: list[str], outputs: list, feats: list[dict], lang: str) -> dict:
+        """Accuracy against the features' labels."""
+        gold = {f["id"]: f["label"] for f in feats}
+        correct = [int(o == gold[i]) for i, o in zip(ids, outputs)]
+        return {task.metric: float(np.mean(correct)) if correct else float("nan"), "n": len(correct)}
+
+    # ---- trivial baselines ----------------------------------------------------------------
+    def baselines(self, task, train: list[dict], evals: dict[str, list[dict]]) -> dict:
+        """``{baseline name: {lang: score}}`` of non-neural baselines (see ``xstilts.baselines``)."""
+        from xstilts.baselines import run_baselines, sentence_kind
+
+        return run_baselines({"train": train, **evals}, sentence_kind(task, train))
+
+    def chance(self, task, train: list[dict]) -> float:
+        return 1.0 / len(task.labels)
 
     # ---- output ---------------------------------------------------------------------------
     def label_name(self, task, idx: int) -> str:
         return task.labels[idx] if task.labels else str(idx)
 
-    def write_predictions(self, task, preds, ids, out_dir, lang: str) -> Path:
-        """``<out_dir>/<task>/test-<lang>.<ext>`` in the XTREME submission format: one label
-        per line (``.tsv``), or one JSON object per line (``.jsonl``, XTREME-R's XCOPA)."""
+    def submission_ext(self, task) -> str:
         from xstilts.score import TASKS as SUBMISSION
 
-        ext = SUBMISSION[task.name].ext if task.name in SUBMISSION else "tsv"
+        return SUBMISSION[task.name].ext if task.name in SUBMISSION else "tsv"
+
+    def write_predictions(self, task, outputs, ids, out_dir, lang: str) -> Path:
+        """``<out_dir>/<task>/test-<lang>.<ext>`` in the XTREME submission format: one label
+        per line (``.tsv``), or one JSON object per line (``.jsonl``, XTREME-R's XCOPA)."""
+        ext = self.submission_ext(task)
         path = Path(out_dir) / task.name / f"test-{lang}.{ext}"
         path.parent.mkdir(parents=True, exist_ok=True)
         if ext == "jsonl":
-            lines = [json.dumps({"idx": i, "label": int(p)}) for i, p in zip(ids, preds)]
+            lines = [json.dumps({"idx": i, "label": int(p)}) for i, p in zip(ids, outputs)]
         else:
-            lines = [self.label_name(task, p) for p in preds]
+            lines = [self.label_name(task, p) for p in outputs]
         path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         return path

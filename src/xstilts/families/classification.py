@@ -57,8 +57,8 @@ class Classification(Family):
     def make_head(self, hidden, task, dropout=0.1):
         return ClassificationHead(hidden, len(task.labels), dropout)
 
-    def logits(self, head, cls, batch_shape):
-        return head(cls).view(batch_shape[0], -1)
+    def logits(self, head, hidden, mask, batch_shape):
+        return head(hidden[:, 0]).view(batch_shape[0], -1)
 
 
 FAMILY = Classification()

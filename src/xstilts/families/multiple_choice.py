@@ -55,8 +55,11 @@ class MultipleChoice(Family):
     def make_head(self, hidden, task, dropout=0.1):
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, 1))
 
-    def logits(self, head, cls, batch_shape):
-        return head(cls).view(batch_shape[0], batch_shape[1])
+    def logits(self, head, hidden, mask, batch_shape):
+        return head(hidden[:, 0]).view(batch_shape[0], batch_shape[1])
+
+    def chance(self, task, train):
+        return 1.0 / len(train[0]["choices"])
 
     def label_name(self, task, idx):
         return str(idx)
