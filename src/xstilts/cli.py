@@ -107,8 +107,9 @@ def cmd_tokenizer(args):
 @stage("prepare", "tokenize one task into the cache shared by a tokenizer")
 def cmd_prepare(args):
     from xstilts.data import prepare
+    from xstilts.families import family_options
     from xstilts.models import load_tokenizer
-    from xstilts.registry import get_task
+    from xstilts.registry import get_family, get_task
 
     cfg = _config(args)
     task = get_task(args.task)
@@ -120,7 +121,7 @@ def cmd_prepare(args):
     tok = load_tokenizer(paths.tokenizer_dir(args.tokenizer))
     out = args.out or paths.data_dir(args.tokenizer, args.task)
     m = prepare(task, tok, out, parts, cfg.local_root(args.task), int(hp["max_length"]),
-                int(hp["dev_size"]), seed=0)
+                int(hp["dev_size"]), seed=0, options=family_options(get_family(task.family), hp))
     _log(f"{args.task}: " + ", ".join(f"{p} {v['examples']}" for p, v in m["parts"].items()))
 
 
@@ -193,10 +194,14 @@ def _task_data(cfg, model: str, task_name: str, phase: str, with_dev: bool = Tru
     from xstilts.registry import get_family, get_task
     from xstilts.train import TaskData
 
+    from xstilts.families import family_options
+
     task = get_task(task_name)
+    family = get_family(task.family)
     d = paths.data_dir(cfg.tokenizer_of(model), task_name)
-    return TaskData(task, get_family(task.family), read_features(f"{d}/train.parquet"),
-                    read_features(f"{d}/dev.parquet") if with_dev else [])
+    return TaskData(task, family, read_features(f"{d}/train.parquet"),
+                    read_features(f"{d}/dev.parquet") if with_dev else [],
+                    options=family_options(family, cfg.hparams(task_name, phase)))
 
 
 def _train(cfg, model_name: str, init_dir: str, task_names: list[str], phase: str, seed: int,
@@ -265,8 +270,9 @@ def cmd_target(args):
 @stage("evaluate", "zero-shot evaluation of a cell in every language of its target")
 def cmd_evaluate(args):
     from xstilts.evaluate import evaluate_cell
+    from xstilts.families import family_options
     from xstilts.models import XstiltsModel, load_encoder, load_task_model, load_tokenizer
-    from xstilts.registry import get_task
+    from xstilts.registry import get_family, get_task
     from xstilts.train import resolve_device
 
     cfg = _config(args)
@@ -289,7 +295,8 @@ def cmd_evaluate(args):
                         args.out or paths.cell_eval(m, i, t, s),
                         args.predictions or paths.cell_predictions(m, i, t, s), device=device,
                         dtype=cfg.raw.get("dtype", "float32"), batch_size=64,
-                        pad_id=tok.pad_token_id, meta=meta)
+                        pad_id=tok.pad_token_id, meta=meta,
+                        options=family_options(get_family(task.family), cfg.hparams(t, "target")))
     _log(f"{m}/{i}/{t}/s{s}: average {res['average']:.3f} "
          + " ".join(f"{lang}={v[task.metric]:.3f}" for lang, v in res["languages"].items()))
 

@@ -124,15 +124,17 @@ def read_features(path: str | os.PathLike) -> list[dict]:
 
 
 def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: str | None,
-            max_length: int, dev_size: int | None, seed: int = 0) -> dict:
-    """Tokenize every part of a task into ``out_dir`` and write ``manifest.json``."""
+            max_length: int, dev_size: int | None, seed: int = 0, options: dict | None = None) -> dict:
+    """Tokenize every part of a task into ``out_dir`` and write ``manifest.json``.
+    ``options``: the family's encoding options (``Family.options``)."""
     family = get_family(task.family)
+    options = dict(options or {})
     manifest = {"task": task.name, "family": task.family, "max_length": max_length,
-                "local_root": local_root, "parts": {}}
+                "options": options, "local_root": local_root, "parts": {}}
     for part in parts:
         limit = dev_size if part == "dev" else None
         examples = load_examples(task, part, local_root, limit=limit, seed=seed)
-        feats = family.encode(tokenizer, examples, max_length)
+        feats = family.encode(tokenizer, examples, max_length, **options)
         write_features(Path(out_dir) / f"{part}.parquet", feats, family.feature_schema)
         lengths = [len(s) for f in feats for s in f["seqs"]]
         truncated = sum(n >= max_length for n in lengths)

@@ -20,7 +20,7 @@ from xstilts.registry import ENGLISH, Task, get_family
 
 def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_eval: str,
                   pred_dir: str, *, device, dtype: str, batch_size: int, pad_id: int,
-                  meta: dict) -> dict:
+                  meta: dict, options: dict | None = None) -> dict:
     from xstilts.train import predict
 
     family = get_family(task.family)
@@ -30,7 +30,7 @@ def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_ev
     for lang in languages:
         feats = read_features(Path(data_dir) / f"test-{lang}.parquet")
         preds = predict(model, task, family, feats, batch_size, device, dtype, pad_id)
-        ids, outputs = family.outputs(task, preds, feats)
+        ids, outputs = family.outputs(task, preds, feats, **(options or {}))
         per_lang[lang] = family.score(task, ids, outputs, feats, lang)
         family.write_predictions(task, outputs, ids, pred_dir, lang)
     averaged = task.averaged_languages(languages)

@@ -55,6 +55,7 @@ class TaskData:
     family: object
     train: list[dict]
     dev: list[dict] = field(default_factory=list)
+    options: dict = field(default_factory=dict)  # the family's options (Family.options)
 
 
 class Preempted(RuntimeError):
@@ -171,7 +172,7 @@ def dev_score(model, td: TaskData, bs: int, device, dtype, pad_id, ctx=None) -> 
     part = distributed.shard(td.dev, ctx.rank, ctx.world, pad_empty=False)
     preds = predict(model, td.task, td.family, part, bs, device, dtype, pad_id) if part else []
     preds = [p for shard in ctx.gather(preds) for p in shard]
-    ids, outputs = td.family.outputs(td.task, preds, td.dev)
+    ids, outputs = td.family.outputs(td.task, preds, td.dev, **td.options)
     return float(td.family.score(td.task, ids, outputs, td.dev, "en")[td.task.metric])
 
 

@@ -7,7 +7,10 @@ XTREME submission format.
 
 The contract every family follows (training, evaluation and profiling call only these):
 
-* ``encode(tokenizer, examples, max_length) -> features``: dicts with at least ``id`` and
+* ``options``: the hyperparameter keys (registry ``Task.hparams`` < config ``hparams``) the
+  family reads besides ``max_length`` (e.g. QA's ``doc_stride``, ``max_answer_length``); they are
+  passed as keyword arguments to ``encode`` and ``outputs`` (see :func:`family_options`).
+* ``encode(tokenizer, examples, max_length, **options) -> features``: dicts with at least ``id`` and
   ``seqs`` (token-id lists; several per feature for multiple choice); the columns and types are
   ``feature_schema`` (a pyarrow schema: the tokenized cache is parquet).  One example may give
   several features (QA windows, long sentences in chunks).
@@ -16,7 +19,7 @@ The contract every family follows (training, evaluation and profiling call only 
 * ``logits(head, hidden, mask, batch_shape)``: ``hidden`` is the encoder's last hidden state of
   the flattened sequences, (batch*n_seq, length, hidden); ``loss(logits, labels)``.
 * ``predict(logits) -> list``: one raw prediction per feature.
-* ``outputs(task, preds, features) -> (ids, outputs)``: one final prediction per *example*
+* ``outputs(task, preds, features, **options) -> (ids, outputs)``: one final prediction per *example*
   (a label, an answer string, a tag sequence, ...), in the order of first appearance.
 * ``score(task, ids, outputs, features, lang) -> dict``: metrics; ``task.metric`` is the
   headline (used for early stopping and the tables), ``n`` the number of examples scored.
@@ -65,6 +68,11 @@ def label_index(value, labels, where: str) -> int:
     return idx
 
 
+def family_options(family, hp: dict) -> dict:
+    """The family's ``options`` taken from a task's resolved hyperparameters."""
+    return {k: hp[k] for k in family.options if k in hp}
+
+
 def require(row: dict, cols, where: str):
     missing = [c for c in cols if row.get(c) is None]
     if missing:
@@ -79,6 +87,7 @@ class Family:
     name = "base"
     converters: dict[str, Callable] = {}
     feature_schema = LABEL_SCHEMA
+    options: tuple[str, ...] = ()  # hyperparameter keys passed to encode() and outputs()
     head_per_token = False  # the head runs on every token (QA, tagging), not once per sequence
     all_layers = False  # logits() gets every layer's states (batch*n_seq, layers+1, length, hidden)
 
@@ -94,7 +103,7 @@ class Family:
     def pairs(self, example) -> list[tuple[str, str | None]]:
         raise NotImplementedError
 
-    def encode(self, tokenizer, examples, max_length: int) -> list[dict]:
+    def encode(self, tokenizer, examples, max_length: int, **options) -> list[dict]:
         """Token ids per example: ``{"id", "seqs": [[ids], ...], "label"}``."""
         flat = [p for ex in examples for p in self.pairs(ex)]
         first = [a for a, _ in flat]
@@ -140,7 +149,7 @@ class Family:
         return logits.argmax(-1).tolist()
 
     # ---- decoding and scoring -------------------------------------------------------------
-    def outputs(self, task, preds: list, feats: list[dict]) -> tuple[list[str], list]:
+    def outputs(self, task, preds: list, feats: list[dict], **options) -> tuple[list[str], list]:
         """One final prediction per example (here: one feature per example)."""
         return [f["id"] for f in feats], list(preds)
 
