@@ -190,15 +190,15 @@ def cmd_base(args):
 
 
 def _task_data(cfg, model: str, task_name: str, phase: str, with_dev: bool = True):
-    from xstilts.data import read_features
+    from xstilts.data import read_features, task_with_labels
     from xstilts.registry import get_family, get_task
     from xstilts.train import TaskData
 
     from xstilts.families import family_options
 
-    task = get_task(task_name)
-    family = get_family(task.family)
     d = paths.data_dir(cfg.tokenizer_of(model), task_name)
+    task = task_with_labels(get_task(task_name), d)  # an open label set is known from the data
+    family = get_family(task.family)
     return TaskData(task, family, read_features(f"{d}/train.parquet"),
                     read_features(f"{d}/dev.parquet") if with_dev else [],
                     options=family_options(family, cfg.hparams(task_name, phase)))

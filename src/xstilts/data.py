@@ -1,7 +1,10 @@
 """Reading task data (Hub or a local mirror) and the tokenized cache.
 
 A ``Source`` is read from the Hugging Face Hub at its pinned revision, or, when a local root is
-given, from ``<root>/<repo>/<config>/<split>.parquet`` (or ``.jsonl``) in the same schema.  The
+given, from ``<root>/<repo>/<config>/<split>.parquet`` (or ``.jsonl``) in the same schema, or
+``.tsv``: one example per line, ``tokens<TAB>tags`` (space-separated; CCGbank-style tagging
+data, read as rows ``{"tokens": str, "tags": str}``).  A source marked ``local_only`` (licensed
+data) must come from a local root.  The
 toy benchmark is such a local root, so toy and real data go through the same converters.
 
 The tokenized cache of a task (``results/data/<tokenizer>/<task>/``) holds one parquet file per
@@ -27,18 +30,43 @@ class DataError(RuntimeError):
 
 def local_file(root: str | os.PathLike, src: Source) -> Path:
     base = Path(root) / src.repo / (src.config or "default")
-    for ext in (".parquet", ".jsonl"):
+    for ext in LOCAL_FORMATS:
         path = base / f"{src.split}{ext}"
         if path.exists():
             return path
     raise DataError(
-        f"{src.describe()}: no local file {base}/{src.split}.parquet (or .jsonl) under the "
-        f"local root {root!s}")
+        f"{src.describe()}: no local file {base}/{src.split}.parquet (or .jsonl, .tsv) under the "
+        f"local root {root!s}" + (f". {src.local_only}" if src.local_only else ""))
+
+
+LOCAL_FORMATS = (".parquet", ".jsonl", ".tsv")
+TSV_COLUMNS = ("tokens", "tags")
+
+
+def read_tsv(path: Path) -> list[dict]:
+    """``tokens<TAB>tags`` lines (blank lines skipped) -> ``{"tokens", "tags"}`` rows."""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) != len(TSV_COLUMNS):
+                raise DataError(f"{path}:{lineno}: expected {len(TSV_COLUMNS)} tab-separated "
+                                f"columns ({'<TAB>'.join(TSV_COLUMNS)}), found {len(cols)}")
+            n_tok, n_tag = len(cols[0].split()), len(cols[1].split())
+            if n_tok != n_tag:
+                raise DataError(f"{path}:{lineno}: {n_tok} tokens but {n_tag} tags")
+            rows.append(dict(zip(TSV_COLUMNS, cols)))
+    return rows
 
 
 def read_local(path: Path) -> list[dict]:
     if path.suffix == ".parquet":
         return pq.read_table(path).to_pylist()
+    if path.suffix == ".tsv":
+        return read_tsv(path)
     rows = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -71,6 +99,9 @@ def read_rows(src: Source, local_root: str | None = None) -> list[dict]:
 
 def _read_rows(src: Source, local_root: str | None) -> tuple[list[dict], str]:
     """Rows and where they came from (the local file, or the Hub split), for error messages."""
+    if not local_root and src.local_only:
+        raise DataError(f"{src.describe()} is not on the Hugging Face Hub and no local path is "
+                        f"configured. {src.local_only}")
     if local_root:
         path = local_file(local_root, src)
         rows, origin = read_local(path), str(path)
@@ -129,8 +160,11 @@ def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: s
     ``options``: the family's encoding options (``Family.options``)."""
     family = get_family(task.family)
     options = dict(options or {})
+    # an open label set (CCG supertags) comes from the training set and is stored in the manifest
+    task = family.with_labels(task, lambda: load_examples(task, "train", local_root))
     manifest = {"task": task.name, "family": task.family, "max_length": max_length,
-                "options": options, "local_root": local_root, "parts": {}}
+                "options": options, "local_root": local_root, "labels": list(task.labels),
+                "parts": {}}
     for part in parts:
         limit = dev_size if part == "dev" else None
         examples = load_examples(task, part, local_root, limit=limit, seed=seed)
@@ -148,6 +182,24 @@ def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: s
     with open(Path(out_dir) / "manifest.json", "w") as fh:
         json.dump(manifest, fh, indent=2)
     return manifest
+
+
+def task_with_labels(task: Task, data_dir: str | os.PathLike) -> Task:
+    """The task with the label set its tokenized cache was prepared with (an open label set is
+    known only from the manifest; a fixed one must match it)."""
+    from dataclasses import replace
+
+    f = Path(data_dir) / "manifest.json"
+    labels = tuple(json.loads(f.read_text()).get("labels") or ()) if f.exists() else ()
+    if not task.labels:
+        if not labels:
+            raise DataError(f"task {task.name!r} has an open label set but {f} records none: "
+                            f"rerun the prepare step")
+        return replace(task, labels=labels)
+    if labels and labels != tuple(task.labels):
+        raise DataError(f"{f}: labels {list(labels)} differ from the registry's "
+                        f"{list(task.labels)}: rerun the prepare step")
+    return task
 
 
 def _describe_part(task: Task, part: str) -> str:

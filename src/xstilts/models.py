@@ -5,6 +5,7 @@ Every checkpoint directory (base, intermediate, target) has the same layout::
     encoder/            Hugging Face encoder + tokenizer (``save_pretrained``, safetensors)
     heads.safetensors   task heads (absent for a bare encoder)
     heads.json          {task: family} for the heads
+    head_labels.json    {task: [label names]} of the heads (rebuilds heads of open label sets)
     cost.json           what producing this checkpoint cost
 
 The base encoder is either a Hub snapshot (real mode) or a tiny XLM-R-architecture model
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -113,6 +115,7 @@ class XstiltsModel(nn.Module):
         self.encoder = encoder
         self.heads = nn.ModuleDict(heads or {})
         self.families = dict(families or {})
+        self.labels: dict[str, list[str]] = {}  # task -> label names of its head
 
     @property
     def hidden_size(self) -> int:
@@ -121,6 +124,7 @@ class XstiltsModel(nn.Module):
     def add_head(self, task, family, dropout: float = 0.1) -> None:
         self.heads[task.name] = family.make_head(self.hidden_size, task, dropout)
         self.families[task.name] = family.name
+        self.labels[task.name] = list(task.labels)
 
     def forward(self, task_name: str, family, input_ids, attention_mask):
         """``input_ids``: (batch, n_seq, length); returns the family's logits."""
@@ -145,6 +149,7 @@ class XstiltsModel(nn.Module):
             state = {k: v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}
             save_file(state, str(path / "heads.safetensors"))
             (path / "heads.json").write_text(json.dumps(self.families, indent=2))
+            (path / "head_labels.json").write_text(json.dumps(self.labels, indent=1))
 
 
 def load_task_model(ckpt_dir: str, tasks: list, attn: str = "sdpa") -> XstiltsModel:
@@ -152,7 +157,15 @@ def load_task_model(ckpt_dir: str, tasks: list, attn: str = "sdpa") -> XstiltsMo
     from xstilts.registry import get_family
 
     model = XstiltsModel(load_encoder(ckpt_dir, attn=attn))
+    labels_file = Path(ckpt_dir) / "head_labels.json"
+    saved = json.loads(labels_file.read_text()) if labels_file.exists() else {}
     for task in tasks:
+        own = tuple(saved.get(task.name) or ())
+        if own and not task.labels:  # open label set: the head's labels come from the checkpoint
+            task = replace(task, labels=own)
+        elif own and own != tuple(task.labels):
+            raise ValueError(f"{labels_file}: head {task.name!r} was trained with labels "
+                             f"{list(own)}, the registry now has {list(task.labels)}")
         model.add_head(task, get_family(task.family))
     heads_file = Path(ckpt_dir) / "heads.safetensors"
     if not heads_file.exists():

@@ -17,8 +17,9 @@ ENGLISH = "en"
 FAMILY_MODULES = {
     "classification": "xstilts.families.classification",
     "multiple_choice": "xstilts.families.multiple_choice",
+    "tagging": "xstilts.families.tagging",
 }
-TASK_MODULES = ("xstilts.tasks.classification", "xstilts.tasks.planned")
+TASK_MODULES = ("xstilts.tasks.classification", "xstilts.tasks.tagging", "xstilts.tasks.planned")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Source:
     schema: str  # the Hub schema: which converter of the family reads these rows
     revision: str | None = None
     where: tuple[tuple[str, str], ...] = ()
+    local_only: str = ""  # not on the Hub (licensed data): how to provide a local copy
 
     def for_lang(self, lang: str | None, token: str | None = None) -> "Source":
         token = token or lang

@@ -10,6 +10,9 @@ The contract every family follows (training, evaluation and profiling call only 
 * ``options``: the hyperparameter keys (registry ``Task.hparams`` < config ``hparams``) the
   family reads besides ``max_length`` (e.g. QA's ``doc_stride``, ``max_answer_length``); they are
   passed as keyword arguments to ``encode`` and ``outputs`` (see :func:`family_options`).
+* ``with_labels(task, train_examples) -> task``: the task with its label set (default: the
+  registry's; an open label set is collected from the training set at the prepare step and
+  stored in the tokenized-cache manifest and in checkpoints).
 * ``encode(tokenizer, examples, max_length, **options) -> features``: dicts with at least ``id`` and
   ``seqs`` (token-id lists; several per feature for multiple choice); the columns and types are
   ``feature_schema`` (a pyarrow schema: the tokenized cache is parquet).  One example may give
@@ -99,6 +102,11 @@ class Family:
                 f"(known: {sorted(self.converters)})")
         fn = self.converters[schema]
         return [fn(row, task, f"{source_desc} row {i}") for i, row in enumerate(rows)]
+
+    def with_labels(self, task, train_examples: Callable[[], list[dict]]):
+        """The task with its full label set; ``train_examples()`` loads the English training
+        examples, for families whose label set is open (read from data, e.g. CCG supertags)."""
+        return task
 
     def pairs(self, example) -> list[tuple[str, str | None]]:
         raise NotImplementedError

@@ -28,6 +28,10 @@ TWIN_SPLITS = {
     ("google/xtreme", "PAWS-X.{lang}"): ("train", "validation", "test"),  # train: en only
     ("cambridgeltl/xcopa", "{lang}"): ("validation", "test"),  # toy languages only
     ("aps/super_glue", "copa"): ("train", "validation"),
+    # tagging twins (toy/tagging_twins.py): train en only; udpos.English, udpos.qaa, ...
+    ("google/xtreme", "udpos.{lang}"): ("train", "validation", "test"),
+    ("google/xtreme", "PAN-X.{lang}"): ("train", "validation", "test"),
+    ("ccgbank", "default"): ("train", "dev"),  # .tsv lines tokens<TAB>tags (local CCGbank layout)
 }
 
 
@@ -98,6 +102,10 @@ def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, 
         for split, tab in splits.items():
             rel, p, n = _write_table(out_root, "cambridgeltl/xcopa", lang, split, tab)
             files[rel] = (p, n)
+
+    from xstilts.toy.tagging_twins import write_tagging_twins
+
+    files.update(write_tagging_twins(b, out_root, _write_table))
 
     world_path = out_root / "world.json"
     world_path.write_text(json.dumps(world.to_json(), indent=1, sort_keys=True), encoding="utf-8")
