@@ -63,6 +63,8 @@ def cmd_prefetch(args):
     _log(f"prefetch plan: {len(plan.models)} model snapshots, {len(plan.datasets)} dataset splits"
          + (f", local mirrors for {', '.join(sorted(plan.local))}" if plan.local else "")
          + (" (toy benchmark: nothing to fetch)" if cfg.is_toy else ""))
+    for task, hint in sorted(plan.needs_local.items()):
+        _log(f"not fetched, {task} needs local data: {hint}")
     if args.dry_run:
         print(json.dumps(plan.to_json(), indent=2))
         return

@@ -68,10 +68,14 @@ class Plan:
     models: list[ModelItem] = field(default_factory=list)
     datasets: list[DatasetItem] = field(default_factory=list)
     local: dict[str, str] = field(default_factory=dict)  # task -> local mirror root (not fetched)
+    # task -> how to provide its data: not on the Hub (licensed) and no local path configured;
+    # not fetched: its prepare job stops with this explanation
+    needs_local: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"benchmark": self.benchmark, "models": [asdict(m) for m in self.models],
-                "datasets": [asdict(d) for d in self.datasets], "local": self.local}
+                "datasets": [asdict(d) for d in self.datasets], "local": self.local,
+                "needs_local": self.needs_local}
 
 
 def task_sources(task_name: str, target: bool) -> list[tuple[str, Source]]:
@@ -104,6 +108,9 @@ def plan(cfg) -> Plan:
             p.local[task] = root
             continue
         for part, src in task_sources(task, task in cfg.targets):
+            if src.local_only:
+                p.needs_local[task] = src.local_only
+                continue
             splits.setdefault((src.repo, src.config, src.split, src.revision), []).append(f"{task}:{part}")
     p.datasets = [DatasetItem(*key, used_by=tuple(used)) for key, used in splits.items()]
     return p
