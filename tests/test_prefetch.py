@@ -15,6 +15,7 @@ from xstilts import prefetch
 from xstilts.config import load
 from xstilts.registry import TASKS
 from xstilts.tasks.classification import PAWSX_LANGS, XCOPA_LANGS
+from xstilts.tasks.tagging import PANX_LANGS, UDPOS_CONFIG
 from xstilts.tasks.sources import REVISIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,9 +48,15 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
         *{("google/xtreme", f"PAWS-X.{lang}", "test", XTREME) for lang in PAWSX_LANGS},
         ("aps/super_glue", "copa", "train", None), ("aps/super_glue", "copa", "validation", None),
         *{("cambridgeltl/xcopa", lang, "test", REVISIONS["cambridgeltl/xcopa"]) for lang in XCOPA_LANGS},
+        ("google/xtreme", "udpos.English", "train", XTREME),
+        ("google/xtreme", "udpos.English", "validation", XTREME),
+        *{("google/xtreme", f"udpos.{name}", "test", XTREME) for name in UDPOS_CONFIG.values()},
+        ("google/xtreme", "PAN-X.en", "train", XTREME), ("google/xtreme", "PAN-X.en", "validation", XTREME),
+        *{("google/xtreme", f"PAN-X.{lang}", "test", XTREME) for lang in PANX_LANGS},
     }
     assert keys == expected, (sorted(keys - expected, key=str), sorted(expected - keys, key=str))
     assert len(PAWSX_LANGS) == 7 and len(XCOPA_LANGS) == 11
+    assert len(UDPOS_CONFIG) == 33 and len(PANX_LANGS) == 40
     # generic completeness: every implemented task the config uses, every part, every language
     for name in cfg.data_tasks():
         task = TASKS[name]
@@ -58,12 +65,16 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
         if name in cfg.targets:
             srcs += [task.test_source(lang) for lang in task.eval_languages(None)]
         for src in srcs:
+            if src.local_only:  # licensed (CCGbank): not fetched, explained instead
+                assert plan.needs_local[name] == src.local_only
+                continue
             assert (src.repo, src.config, src.split, src.revision) in keys, (name, src.describe())
     used = {u.split(":")[0] for d in plan.datasets for u in d.used_by}
     assert used == {"mnli", "qqp", "sst2", "anli", "hellaswag", "commonsenseqa", "cosmosqa",
-                    "xnli", "pawsx", "xcopa"}
-    # unimplemented families (QA, tagging, retrieval) are not fetched
-    assert not used & {"squad_v2", "ccg", "udpos", "xquad", "tatoeba"}
+                    "xnli", "pawsx", "xcopa", "udpos", "panx"}
+    # unimplemented families (QA, retrieval) are not fetched; CCGbank needs a local copy
+    assert not used & {"squad_v2", "ccg", "xquad", "tatoeba"}
+    assert set(plan.needs_local) == {"ccg"} and "data: {tasks: {ccg:" in plan.needs_local["ccg"]
 
 
 def test_plan_lists_models_and_tokenizers_at_their_revisions(paper):
