@@ -227,3 +227,36 @@ def test_baselines_and_chance():
     assert out["majority_tag"] == {"en": 0.0, "qaa": 0.0}  # all "O": no entity found
     assert out["word_majority_tag"] == {"en": 1.0, "qaa": 0.0}  # only seen names are found
     assert FAMILY.chance(PANX, train) == 0.0
+
+
+def test_toy_twins_hub_schema_unseen_eval_names_and_small_ccg_tagset(tmp_path):
+    from xstilts.toy import generate
+    from xstilts.toy.tagging_twins import LOC_CUES, ORG_CUES
+
+    generate(tmp_path, seed=0, languages=("en", "qaa", "qad"), n_train=200, n_dev=40, n_test=40,
+             n_corpus=50)
+    hub = tmp_path / "hub" / "google" / "xtreme"
+    ls, li = pa.list_(pa.string()), pa.list_(pa.int64())
+    for config, split in (("udpos.English", "train"), ("udpos.qad", "test")):
+        t = pq.read_table(hub / config / f"{split}.parquet")
+        assert [(f.name, f.type) for f in t.schema] == [("tokens", ls), ("pos_tags", li)]
+    for config, split in (("PAN-X.en", "train"), ("PAN-X.qaa", "test")):
+        t = pq.read_table(hub / config / f"{split}.parquet")
+        assert [(f.name, f.type) for f in t.schema] == [("tokens", ls), ("ner_tags", li), ("langs", ls)]
+    assert not (hub / "PAN-X.qaa" / "train.parquet").exists()  # English training data only
+
+    def entity_words(config, split):
+        exs = load_examples(PANX, "train" if split == "train" else f"test-{config}", str(tmp_path / "hub"))
+        return {w for ex in exs for w, t in zip(ex["words"], ex["tags"]) if t != "O"}, exs
+
+    train_words, _ = entity_words("en", "train")
+    test_words, en_test = entity_words("en", "test")
+    _, qaa_test = entity_words("qaa", "test")
+    cues = {c for pair in LOC_CUES for c in pair if c} | set(ORG_CUES)
+    assert test_words and not (test_words & train_words) - cues  # only cue words are shared
+    assert all(sum(t.startswith("B-") for t in a["tags"]) == sum(t.startswith("B-") for t in b["tags"])
+               for a, b in zip(en_test, qaa_test))  # parallel test sets
+    assert {t for ex in en_test for t in ex["tags"]} == set(PANX.labels)  # multi-word names of 3 kinds
+    ccg = get_task("ccg")
+    labelled = FAMILY.with_labels(ccg, lambda: load_examples(ccg, "train", str(tmp_path / "hub")))
+    assert 10 <= len(labelled.labels) <= 40
