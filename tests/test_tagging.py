@@ -208,6 +208,11 @@ def test_open_label_set_survives_manifest_and_checkpoint(tmp_path):
     assert task.labels == ("N", "NP", "S\\NP")
     with pytest.raises(DataError, match="differ from the registry"):
         task_with_labels(UDPOS, tmp_path / "data")
+    (tmp_path / "mc").mkdir()
+    (tmp_path / "mc" / "manifest.json").write_text(json.dumps({"labels": []}))
+    assert task_with_labels(get_task("xcopa"), tmp_path / "mc") == get_task("xcopa")  # no labels at all
+    with pytest.raises(ValueError, match="has no tag set yet: prepare its data first"):
+        FAMILY.make_head(8, ccg)
     enc = XLMRobertaModel(XLMRobertaConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1,
                                            num_attention_heads=2, intermediate_size=16),
                           add_pooling_layer=False)

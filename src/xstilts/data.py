@@ -191,11 +191,8 @@ def task_with_labels(task: Task, data_dir: str | os.PathLike) -> Task:
 
     f = Path(data_dir) / "manifest.json"
     labels = tuple(json.loads(f.read_text()).get("labels") or ()) if f.exists() else ()
-    if not task.labels:
-        if not labels:
-            raise DataError(f"task {task.name!r} has an open label set but {f} records none: "
-                            f"rerun the prepare step")
-        return replace(task, labels=labels)
+    if not task.labels:  # open label set (or none at all: multiple choice)
+        return replace(task, labels=labels) if labels else task
     if labels and labels != tuple(task.labels):
         raise DataError(f"{f}: labels {list(labels)} differ from the registry's "
                         f"{list(task.labels)}: rerun the prepare step")
