@@ -17,8 +17,9 @@ ENGLISH = "en"
 FAMILY_MODULES = {
     "classification": "xstilts.families.classification",
     "multiple_choice": "xstilts.families.multiple_choice",
+    "retrieval": "xstilts.families.retrieval",
 }
-TASK_MODULES = ("xstilts.tasks.classification", "xstilts.tasks.planned")
+TASK_MODULES = ("xstilts.tasks.classification", "xstilts.tasks.retrieval", "xstilts.tasks.planned")
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,4 @@ TASKS = [
          languages=("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")),
     Task("udpos", "tagging", "f1", roles=("target",)),
     Task("panx", "tagging", "f1", roles=("target",)),
-    Task("bucc2018", "retrieval", "f1", roles=("target",),
-         languages=("de", "fr", "ru", "zh")),
-    Task("tatoeba", "retrieval", "accuracy", roles=("target",)),
-    Task("lareqa", "retrieval", "map@20", roles=("target",)),
-    Task("mewslix", "retrieval", "map@20", roles=("target",)),
 ]

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from xstilts.toy import items as I
 from xstilts.toy.render import Renderer
+from xstilts.toy.retrieval_twins import retrieval_tables
 from xstilts.toy.twins import TwinBuilder
 from xstilts.toy.world import LANGUAGES, TOY_LANGUAGES, build_world, stable_rng
 
@@ -28,6 +29,9 @@ TWIN_SPLITS = {
     ("google/xtreme", "PAWS-X.{lang}"): ("train", "validation", "test"),  # train: en only
     ("cambridgeltl/xcopa", "{lang}"): ("validation", "test"),  # toy languages only
     ("aps/super_glue", "copa"): ("train", "validation"),
+    ("google/xtreme", "tatoeba.{lang}"): ("validation",),  # toy languages only
+    ("google/xtreme", "bucc18.{lang}"): ("validation", "test"),  # toy languages only
+    ("google-research-datasets/xquad_r", "{lang}"): ("validation",),
 }
 
 
@@ -97,6 +101,10 @@ def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, 
     for lang, splits in b.xcopa().items():
         for split, tab in splits.items():
             rel, p, n = _write_table(out_root, "cambridgeltl/xcopa", lang, split, tab)
+            files[rel] = (p, n)
+    for (repo, config), splits in retrieval_tables(world, seed, n_test).items():
+        for split, tab in splits.items():
+            rel, p, n = _write_table(out_root, repo, config, split, tab)
             files[rel] = (p, n)
 
     world_path = out_root / "world.json"
