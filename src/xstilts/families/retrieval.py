@@ -404,6 +404,27 @@ class Retrieval(Family):
         qs = [ex for ex in examples if ex["side"] == "q"]
         return [ex["id"] for ex in qs], [list(ex["gold"]) for ex in qs]
 
+    # ---- inference profile ----------------------------------------------------------------
+    def search_cost(self, task, feats, hidden: int, repeats: int = 5) -> dict:
+        """Wall time of the search over one language's features (similarities, top-k or
+        margin mining and, for BUCC, the threshold search), with random embeddings of the
+        model's width; the median of ``repeats`` runs.  Added to the inference profile next
+        to the embedding latency and throughput."""
+        import time
+
+        mode = self._mode(task, None)
+        emb = np.random.default_rng(0).standard_normal((len(feats), hidden)).astype(np.float32)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            self.search(mode, feats, emb, int(task.hparams.get("margin_k", 4)))
+            times.append(time.perf_counter() - t0)
+        queries = sum(f["side"] in ("src", "q") and f["split"] == "test" for f in feats)
+        return {"mode": mode, "sentences": len(feats), "queries": queries,
+                "candidates": sum(f["side"] in ("trg", "c") for f in feats),
+                "search_ms": 1000 * float(np.median(times)),
+                "search_ms_per_query": 1000 * float(np.median(times)) / max(queries, 1)}
+
     # ---- trivial baselines ----------------------------------------------------------------
     def baselines(self, task, train, evals):
         """``char_ngram``: the same search on TF-IDF-free bags of character 3-grams (cosine);
