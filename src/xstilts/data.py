@@ -157,7 +157,10 @@ def load_examples(task: Task, part: str, local_root: str | None, limit: int | No
     if src is None:
         raise DataError(f"task {task.name!r} has no {part} split")
     rows, origin = _read_rows(expand_configs(task, src, local_root), local_root)
-    examples = get_family(task.family).convert(rows, task, src.schema, origin)
+    family = get_family(task.family)
+    examples = family.convert(rows, task, src.schema, origin)
+    if limit is not None and hasattr(family, "limit_examples"):  # e.g. queries of a ranking pool
+        return family.limit_examples(examples, limit, seed)
     if limit is not None and len(examples) > limit:
         import random
 

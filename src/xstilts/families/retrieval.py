@@ -261,6 +261,18 @@ class Retrieval(Family):
                    for ex in examples if ex["lang"] == primary]
         return queries + pool
 
+    @staticmethod
+    def limit_examples(examples, limit, seed):
+        """The dev subset of early stopping: ``limit`` random queries (or source sentences)
+        with the whole candidate pool, which a subset must not lose."""
+        import random
+
+        queries = [i for i, ex in enumerate(examples) if ex.get("side") == "q" or ex.get("src")]
+        if len(queries) <= limit:
+            return examples
+        drop = set(queries) - set(random.Random(seed).sample(queries, limit))
+        return [ex for i, ex in enumerate(examples) if i not in drop]
+
     def _sentences(self, ex):
         """(text, side, split, gold) of the sentences of one example."""
         if "src" in ex:
