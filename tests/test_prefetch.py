@@ -13,8 +13,10 @@ import pytest
 
 from xstilts import prefetch
 from xstilts.config import load
+from xstilts.data import expand_configs, source_parts
 from xstilts.registry import TASKS
 from xstilts.tasks.classification import PAWSX_LANGS, XCOPA_LANGS
+from xstilts.tasks.retrieval import TATOEBA_ISO3, XQUAD_R_LANGS
 from xstilts.tasks.sources import REVISIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +49,12 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
         *{("google/xtreme", f"PAWS-X.{lang}", "test", XTREME) for lang in PAWSX_LANGS},
         ("aps/super_glue", "copa", "train", None), ("aps/super_glue", "copa", "validation", None),
         *{("cambridgeltl/xcopa", lang, "test", REVISIONS["cambridgeltl/xcopa"]) for lang in XCOPA_LANGS},
+        # retrieval: Tatoeba (ISO 639-3 configs), BUCC sample (validation) + test, LAReQA
+        *{("google/xtreme", f"tatoeba.{iso3}", "validation", XTREME) for iso3 in TATOEBA_ISO3.values()},
+        *{("google/xtreme", f"bucc18.{lang}", split, XTREME)
+          for lang in ("de", "fr", "ru", "zh") for split in ("validation", "test")},
+        ("rajpurkar/squad", None, "train", None), ("rajpurkar/squad", None, "validation", None),
+        *{("google-research-datasets/xquad_r", lang, "validation", None) for lang in XQUAD_R_LANGS},
     }
     assert keys == expected, (sorted(keys - expected, key=str), sorted(expected - keys, key=str))
     assert len(PAWSX_LANGS) == 7 and len(XCOPA_LANGS) == 11
@@ -54,16 +62,22 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
     for name in cfg.data_tasks():
         task = TASKS[name]
         assert task.implemented
+        if name in plan.local:
+            continue
         srcs = [task.train, task.dev]
         if name in cfg.targets:
             srcs += [task.test_source(lang) for lang in task.eval_languages(None)]
+        # zero-shot targets have no train/dev; a "+"-joined source is several splits
+        srcs = [part for src in srcs if src is not None
+                for part, _ in source_parts(expand_configs(task, src, None))]
         for src in srcs:
             assert (src.repo, src.config, src.split, src.revision) in keys, (name, src.describe())
     used = {u.split(":")[0] for d in plan.datasets for u in d.used_by}
     assert used == {"mnli", "qqp", "sst2", "anli", "hellaswag", "commonsenseqa", "cosmosqa",
-                    "xnli", "pawsx", "xcopa"}
-    # unimplemented families (QA, tagging, retrieval) are not fetched
-    assert not used & {"squad_v2", "ccg", "udpos", "xquad", "tatoeba"}
+                    "xnli", "pawsx", "xcopa", "tatoeba", "bucc2018", "lareqa"}
+    # unimplemented families (QA, tagging) are not fetched; Mewsli-X is a local mirror
+    assert not used & {"squad_v2", "ccg", "udpos", "xquad", "mewslix"}
+    assert plan.local == {"mewslix": "/path/to/mewslix-mirror"}
 
 
 def test_plan_lists_models_and_tokenizers_at_their_revisions(paper):
@@ -91,10 +105,14 @@ def test_local_mirror_tasks_are_not_fetched(paper, tmp_path):
     from xstilts.config import validate
 
     raw = copy.deepcopy(cfg.raw)
-    raw["data"] = {"local_root": None, "tasks": {"cosmosqa": str(tmp_path)}}
+    raw["data"] = {"local_root": None, "tasks": {"cosmosqa": str(tmp_path), "mewslix": str(tmp_path)}}
     plan = prefetch.plan(validate(raw))
-    assert plan.local == {"cosmosqa": str(tmp_path)}
+    assert plan.local == {"cosmosqa": str(tmp_path), "mewslix": str(tmp_path)}
     assert not any(d.repo == "allenai/cosmos_qa" for d in plan.datasets)
+    # a task without a Hub copy (Mewsli-X) and without a mirror: a clear error naming the key
+    raw["data"] = {"local_root": None, "tasks": {"cosmosqa": str(tmp_path)}}
+    with pytest.raises(prefetch.PrefetchError, match="data.tasks.mewslix"):
+        prefetch.plan(validate(raw))
 
 
 def _env(tmp_path, **extra):
