@@ -222,6 +222,14 @@ def test_mewslix_local_mirror_and_clear_error(tmp_path):
         ("q", "m1", ["Q64"]), ("c", "Q64", []), ("c", "Q90", [])]
     train = load_examples(task, "train", str(root))
     assert train == [{"id": "t1", "question": "Paris : went to Paris", "answer": "capital of France"}]
+    # submission format: {mention id: [ranked entity ids]}, scored by `xstilts score` (MRR@20)
+    from xstilts.evaluate import write_labels
+    from xstilts.score import score_predictions
+
+    write_labels(task, {"de": test}, tmp_path / "labels")
+    FAM.write_predictions(task, [["Q90", "Q64"]], ["m1"], tmp_path / "pred", "de")
+    got = score_predictions(tmp_path / "pred", tmp_path / "labels", tasks=["mewslix"])["mewslix"]["de"]
+    assert got["map@20"] == pytest.approx(50.0)  # gold at rank 2
 
 
 def test_submission_files_round_trip_through_score(toy_root, tmp_path):
