@@ -32,8 +32,9 @@ def test_margin_candidates_ratio_margin_by_hand():
     # columns [0.9, 0.2] -> .55, [0.8, 0.75] -> .775, [0.7, 0.3] -> .5
     x_mean, y_mean = [0.55, 0.75, 0.525], [0.55, 0.775, 0.5]
     score = lambda i, j: sim[i, j] / ((x_mean[i] + y_mean[j]) / 2)  # noqa: E731
-    # forward proposals: 0->0 (0.9/.55), 1->1 (0.8/.7625=1.049 > 0.7/.625=1.12? no: 1->2 wins)
-    assert score(1, 2) > score(1, 1)
+    # source 1's nearest target is 1 by cosine (.8 > .7) but target 1 is also close to source 2,
+    # so the margin prefers 2 for it: .7 / .625 = 1.12 > .8 / .7625 = 1.049
+    assert score(1, 2) == pytest.approx(1.12) and score(1, 1) == pytest.approx(0.8 / 0.7625)
     # greedy one-to-one walk over the best proposals: (0,0), (1,2), (2,1)
     assert [(s, t) for s, t, _ in got] == [(0, 0), (2, 1), (1, 2)]
     assert [sc for _, _, sc in got] == pytest.approx([score(0, 0), score(2, 1), score(1, 2)])
