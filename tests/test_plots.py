@@ -47,6 +47,7 @@ def test_figures_written(figures):
     assert [p.name for p in paths] == figure_names(("png", "svg"))
     assert {p.stem for p in paths} == {
         "accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown", "jobs_by_rule",
+        "layer_sweep",
     }  # fmt: skip
     for p in paths:
         assert p.is_file() and p.parent == out

@@ -13,9 +13,11 @@ import pytest
 
 from xstilts import prefetch
 from xstilts.config import load
+from xstilts.data import expand_configs, source_parts
 from xstilts.registry import TASKS
 from xstilts.tasks.classification import PAWSX_LANGS, XCOPA_LANGS
 from xstilts.tasks.tagging import PANX_LANGS, UDPOS_CONFIG
+from xstilts.tasks.retrieval import TATOEBA_ISO3, XQUAD_R_LANGS
 from xstilts.tasks.sources import REVISIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +55,12 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
         *{("google/xtreme", f"udpos.{name}", "test", XTREME) for name in UDPOS_CONFIG.values()},
         ("google/xtreme", "PAN-X.en", "train", XTREME), ("google/xtreme", "PAN-X.en", "validation", XTREME),
         *{("google/xtreme", f"PAN-X.{lang}", "test", XTREME) for lang in PANX_LANGS},
+        # retrieval: Tatoeba (ISO 639-3 configs), BUCC sample (validation) + test, LAReQA
+        *{("google/xtreme", f"tatoeba.{iso3}", "validation", XTREME) for iso3 in TATOEBA_ISO3.values()},
+        *{("google/xtreme", f"bucc18.{lang}", split, XTREME)
+          for lang in ("de", "fr", "ru", "zh") for split in ("validation", "test")},
+        ("rajpurkar/squad", None, "train", None), ("rajpurkar/squad", None, "validation", None),
+        *{("google-research-datasets/xquad_r", lang, "validation", None) for lang in XQUAD_R_LANGS},
     }
     assert keys == expected, (sorted(keys - expected, key=str), sorted(expected - keys, key=str))
     assert len(PAWSX_LANGS) == 7 and len(XCOPA_LANGS) == 11
@@ -61,9 +69,14 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
     for name in cfg.data_tasks():
         task = TASKS[name]
         assert task.implemented
+        if name in plan.local:
+            continue
         srcs = [task.train, task.dev]
         if name in cfg.targets:
             srcs += [task.test_source(lang) for lang in task.eval_languages(None)]
+        # zero-shot targets have no train/dev; a "+"-joined source is several splits
+        srcs = [part for src in srcs if src is not None
+                for part, _ in source_parts(expand_configs(task, src, None))]
         for src in srcs:
             if src.local_only:  # licensed (CCGbank): not fetched, explained instead
                 assert plan.needs_local[name] == src.local_only
@@ -71,10 +84,12 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
             assert (src.repo, src.config, src.split, src.revision) in keys, (name, src.describe())
     used = {u.split(":")[0] for d in plan.datasets for u in d.used_by}
     assert used == {"mnli", "qqp", "sst2", "anli", "hellaswag", "commonsenseqa", "cosmosqa",
-                    "xnli", "pawsx", "xcopa", "udpos", "panx"}
-    # unimplemented families (QA, retrieval) are not fetched; CCGbank needs a local copy
-    assert not used & {"squad_v2", "ccg", "xquad", "tatoeba"}
+                    "xnli", "pawsx", "xcopa", "udpos", "panx", "tatoeba", "bucc2018", "lareqa"}
+    # unimplemented families (QA) are not fetched; CCGbank needs a local copy; Mewsli-X is a
+    # local mirror (a placeholder path in paper.yaml)
+    assert not used & {"squad_v2", "ccg", "xquad", "mewslix"}
     assert set(plan.needs_local) == {"ccg"} and "data: {tasks: {ccg:" in plan.needs_local["ccg"]
+    assert plan.local == {"mewslix": "/path/to/mewslix-mirror"}
 
 
 def test_plan_lists_models_and_tokenizers_at_their_revisions(paper):
@@ -102,10 +117,16 @@ def test_local_mirror_tasks_are_not_fetched(paper, tmp_path):
     from xstilts.config import validate
 
     raw = copy.deepcopy(cfg.raw)
+    raw["data"] = {"local_root": None, "tasks": {"cosmosqa": str(tmp_path), "mewslix": str(tmp_path)}}
+    plan = prefetch.plan(validate(raw))
+    assert plan.local == {"cosmosqa": str(tmp_path), "mewslix": str(tmp_path)}
+    assert not any(d.repo == "allenai/cosmos_qa" for d in plan.datasets)
+    # a task without a Hub copy (Mewsli-X) and without a mirror: not fetched, explained (its
+    # prepare job fails with the same text)
     raw["data"] = {"local_root": None, "tasks": {"cosmosqa": str(tmp_path)}}
     plan = prefetch.plan(validate(raw))
-    assert plan.local == {"cosmosqa": str(tmp_path)}
-    assert not any(d.repo == "allenai/cosmos_qa" for d in plan.datasets)
+    assert "data: {tasks: {mewslix:" in plan.needs_local["mewslix"]
+    assert not any(d.repo == "mewslix" for d in plan.datasets)
 
 
 def _env(tmp_path, **extra):

@@ -20,6 +20,7 @@ multiple choice ``{"context", "choices": [...], "label"}``; ``label`` an int.
 from __future__ import annotations
 
 import re
+import zlib
 
 import numpy as np
 
@@ -202,6 +203,19 @@ def run_baselines(examples_by_split: dict, kind: str, train_split: str = "train"
     evals = {k: v for k, v in examples_by_split.items() if k != train_split}
     return {"length_shared": length_shared_baseline(train, evals, kind),
             "overlap": overlap_rule_baseline(train, evals, kind)}
+
+
+def char_ngram_vectors(texts: list, n: int = 3) -> np.ndarray:
+    """Bag-of-character-``n``-gram count vectors (lower-cased, word boundaries marked), hashed
+    into 2**12 buckets: the lexical retrieval baseline's sentence "embedding"."""
+    dim = 1 << 12
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in tokens(text):
+            w = f" {word} "
+            for j in range(max(len(w) - n + 1, 1)):
+                out[i, zlib.crc32(w[j:j + n].encode()) % dim] += 1.0
+    return out
 
 
 # --------------------------------------------------------------------------- registry tasks

@@ -293,12 +293,15 @@ def cmd_evaluate(args):
     meta = {"benchmark": cfg.benchmark, "model": m, "inter": i, "target": t, "seed": s,
             "provenance": {"checkpoint": ckpt, "data": paths.data_dir(cfg.tokenizer_of(m), t),
                            "config": cfg.source}}
+    options = family_options(get_family(task.family), cfg.hparams(t, "target"))
+    if "layer" in get_family(task.family).options and "layer" not in options \
+            and cfg.model(m).get("retrieval_layer") is not None:  # per-model retrieval layer
+        options["layer"] = int(cfg.model(m)["retrieval_layer"])
     res = evaluate_cell(model, task, paths.data_dir(cfg.tokenizer_of(m), t), langs,
                         args.out or paths.cell_eval(m, i, t, s),
                         args.predictions or paths.cell_predictions(m, i, t, s), device=device,
                         dtype=cfg.raw.get("dtype", "float32"), batch_size=64,
-                        pad_id=tok.pad_token_id, meta=meta,
-                        options=family_options(get_family(task.family), cfg.hparams(t, "target")))
+                        pad_id=tok.pad_token_id, meta=meta, options=options)
     _log(f"{m}/{i}/{t}/s{s}: average {res['average']:.3f} "
          + " ".join(f"{lang}={v[task.metric]:.3f}" for lang, v in res["languages"].items()))
 

@@ -99,14 +99,16 @@ def read_rows(src: Source, local_root: str | None = None) -> list[dict]:
 
 def _read_rows(src: Source, local_root: str | None) -> tuple[list[dict], str]:
     """Rows and where they came from (the local file, or the Hub split), for error messages."""
-    if not local_root and src.local_only:
-        raise DataError(f"{src.describe()} is not on the Hugging Face Hub and no local path is "
-                        f"configured. {src.local_only}")
-    if local_root:
-        path = local_file(local_root, src)
-        rows, origin = read_local(path), str(path)
+    parts = source_parts(src)
+    if len(parts) > 1:  # several splits/configs: rows tagged with where they came from
+        rows, origins = [], []
+        for part, tag in parts:
+            sub, origin = _read_one(part, local_root)
+            rows += [{**r, **tag} for r in sub]
+            origins.append(origin)
+        origin = " + ".join(origins)
     else:
-        rows, origin = read_hub(src), src.describe()
+        rows, origin = _read_one(src, local_root)
     for col, value in src.where:
         if rows and col not in rows[0]:
             raise DataError(f"{src.describe()}: filter column {col!r} not in {sorted(rows[0])}")
@@ -114,6 +116,53 @@ def _read_rows(src: Source, local_root: str | None) -> tuple[list[dict], str]:
     if not rows:
         raise DataError(f"{origin}: no rows" + "".join(f" with {k}={v!r}" for k, v in src.where))
     return rows, origin + "".join(f"[{k}={v}]" for k, v in src.where)
+
+
+def _read_one(src: Source, local_root: str | None) -> tuple[list[dict], str]:
+    if not local_root and src.local_only:  # licensed or not on the Hub (CCGbank, Mewsli-X)
+        raise DataError(f"{src.describe()} is not on the Hugging Face Hub and no local path is "
+                        f"configured. {src.local_only}")
+    if local_root:
+        path = local_file(local_root, src)
+        return read_local(path), str(path)
+    return read_hub(src), src.describe()
+
+
+def expand_configs(task: Task, src: Source, local_root: str | None) -> Source:
+    """Replace a ``*`` in a ``+``-joined config list by every language config of the data: the
+    configs of the local mirror that hold the split (toy twins: English and the toy languages),
+    else the task's benchmark languages."""
+    if not src.config or "*" not in src.config.split("+"):
+        return src
+    from dataclasses import replace
+
+    if local_root:
+        base = Path(local_root) / src.repo
+        every = sorted(d.name for d in base.iterdir()
+                       if any((d / f"{src.split}{ext}").exists() for ext in (".parquet", ".jsonl"))
+                       ) if base.is_dir() else []
+        if not every:
+            raise DataError(f"{src.describe()}: no config under {base} holds a {src.split} split")
+    else:
+        every = [task.lang_config.get(lang, lang) for lang in task.languages]
+    names = [c for name in src.config.split("+") for c in (every if name == "*" else [name])]
+    return replace(src, config="+".join(dict.fromkeys(names)))
+
+
+def source_parts(src: Source) -> list[tuple[Source, dict]]:
+    """A source whose ``config`` or ``split`` joins several names with ``+`` (BUCC's sample and
+    test splits in one evaluation file; LAReQA's candidate pool of every language) is read part
+    by part; each row is tagged ``_config`` / ``_split`` with its part (duplicates dropped,
+    order kept)."""
+    from dataclasses import replace
+
+    configs = list(dict.fromkeys((src.config or "").split("+"))) if src.config and "+" in src.config else [src.config]
+    splits = list(dict.fromkeys(src.split.split("+")))
+    if len(configs) == 1 and len(splits) == 1:
+        return [(src, {})]
+    return [(replace(src, config=c, split=sp),
+             {**({"_config": c} if len(configs) > 1 else {}), **({"_split": sp} if len(splits) > 1 else {})})
+            for c in configs for sp in splits]
 
 
 def load_examples(task: Task, part: str, local_root: str | None, limit: int | None = None,
@@ -132,8 +181,11 @@ def load_examples(task: Task, part: str, local_root: str | None, limit: int | No
         raise ValueError(f"unknown data part {part!r}")
     if src is None:
         raise DataError(f"task {task.name!r} has no {part} split")
-    rows, origin = _read_rows(src, local_root)
-    examples = get_family(task.family).convert(rows, task, src.schema, origin)
+    rows, origin = _read_rows(expand_configs(task, src, local_root), local_root)
+    family = get_family(task.family)
+    examples = family.convert(rows, task, src.schema, origin)
+    if limit is not None and hasattr(family, "limit_examples"):  # e.g. queries of a ranking pool
+        return family.limit_examples(examples, limit, seed)
     if limit is not None and len(examples) > limit:
         import random
 

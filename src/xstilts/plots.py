@@ -18,6 +18,11 @@ Figures (``<stem>.<fmt>`` for every format asked; one panel per target where it 
     mean per cell over targets and seeds.
 ``jobs_by_rule``
     Snakemake benchmark files: wall seconds summed per rule, with max RSS.
+``layer_sweep``
+    retrieval targets (the ``layer_<k>`` metrics of their languages): score against the encoder
+    layer that is mean-pooled (0 = embeddings), mean over zero-shot languages and seeds, one
+    panel per (target, model size), one line per inter; the filled marker is the layer of the
+    headline number.  A placeholder when no target has a layer sweep.
 
 Seeds are averaged (error bars: sample std) whenever several exist. Titles say "toy benchmark"
 when the rows come from the toy benchmark. Matplotlib is used through ``Figure`` objects with the
@@ -70,7 +75,8 @@ DEFAULT_PLOT_CONFIG: dict[str, Any] = {
 
 #: figure file stems, written as ``<stem>.<fmt>`` for every format; the first four are the
 #: figures the workflow declares (workflow/rules/common.smk FIGURE_NAMES).
-FIGURES = ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown", "jobs_by_rule")
+FIGURES = ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown", "jobs_by_rule",
+           "layer_sweep")
 
 METRIC_LABELS = {
     "average": "average over languages",
@@ -478,6 +484,70 @@ def _fig_jobs(jobs: pd.DataFrame, cfg: dict) -> Figure:
     return fig
 
 
+def layer_sweep_table(langs: pd.DataFrame) -> pd.DataFrame:
+    """Long table of the layer sweeps: one row per (cell, language, layer) with ``score`` and
+    ``chosen`` (the layer of the headline number), from ``extra_metrics`` ``layer_<k>`` keys."""
+    import json
+
+    rows = []
+    d = langs[(langs["kind"] == "cell") & langs["extra_metrics"].notna()]
+    for r in d.itertuples(index=False):
+        extra = json.loads(r.extra_metrics)
+        chosen = extra.get("layer")
+        for key, v in extra.items():
+            if key.startswith("layer_") and key[6:].isdigit():
+                rows.append({"model": r.model, "params": r.params, "inter": r.inter, "target": r.target,
+                             "seed": r.seed, "language": r.language, "is_zero_shot": r.is_zero_shot,
+                             "layer": int(key[6:]), "score": float(v),
+                             "chosen": chosen is not None and int(chosen) == int(key[6:])})
+    cols = ["model", "params", "inter", "target", "seed", "language", "is_zero_shot", "layer", "score", "chosen"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _fig_layer_sweep(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
+    sweep = layer_sweep_table(langs)
+    sweep = sweep[sweep["target"].isin(targets) & sweep["is_zero_shot"]]
+    title = "retrieval score per pooled layer (mean over zero-shot languages and seeds)"
+    if sweep.empty:
+        return _placeholder(title, "no target with a layer sweep (retrieval family)", cfg["figsize"])
+    title += benchmark_tag(langs[langs["target"].isin(targets)])
+    ts = [t for t in targets if t in set(sweep["target"])]
+    models = ordered_models(sweep)
+    inters = ordered_inters(sweep["inter"])
+    colors = _inter_colors(inters)
+    pw, ph = cfg["panel_size"]
+    fig = Figure(figsize=(pw * len(models) + 2.4, ph * len(ts) + 0.5), layout="constrained")
+    axes = fig.subplots(len(ts), len(models), squeeze=False)
+    for r, t in enumerate(ts):
+        for c, (m, p) in enumerate(models):
+            ax = axes[r][c]
+            d = sweep[(sweep["target"] == t) & (sweep["model"] == m)]
+            if d.empty:
+                _no_data(ax, f"{t}, {model_label(m, p)}", "no cells")
+                continue
+            for inter in inters:
+                di = d[d["inter"] == inter]
+                if di.empty:
+                    continue
+                g = di.groupby("layer")["score"].mean()
+                ax.plot(g.index, g.values, marker="o", ms=3, color=colors[inter], label=_inter_label(inter),
+                        ls="--" if inter == "scratch" else "-")  # fmt: skip
+                chosen = sorted(set(di.loc[di["chosen"], "layer"]))
+                ax.plot(chosen, g.reindex(chosen).values, marker="o", ms=8, ls="none", color=colors[inter])
+            ax.set_title(f"{t}, {model_label(m, p)}", fontsize="medium")
+            ax.set_xlabel("layer (0 = embeddings)")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.grid(True, alpha=0.3)
+            if c == 0:
+                ax.set_ylabel(str(langs.loc[langs["target"] == t, "metric"].iloc[0]))
+    handles = [Line2D([], [], color=colors[i], marker="o", ls="--" if i == "scratch" else "-",
+                      label=_inter_label(i)) for i in inters]  # fmt: skip
+    handles.append(Line2D([], [], color="#000000", marker="o", ms=8, ls="none", label="headline layer"))
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
+    fig.suptitle(title)
+    return fig
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
@@ -539,6 +609,7 @@ def make_figures(
         "zero_shot_languages": lambda: _fig_languages(langs, targets, cfg),
         "cost_breakdown": lambda: _fig_cost_breakdown(cells, cfg),
         "jobs_by_rule": lambda: _fig_jobs(jobs, cfg),
+        "layer_sweep": lambda: _fig_layer_sweep(langs, targets, cfg),
     }
     written: list[Path] = []
     with matplotlib.rc_context(rc):

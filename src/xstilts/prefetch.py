@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xstilts import paths
+from xstilts.data import expand_configs, source_parts
 from xstilts.registry import Source, get_task
 
 # what a model snapshot keeps: configs, tokenizer files (json/txt/sentencepiece), safetensors
@@ -107,11 +108,12 @@ def plan(cfg) -> Plan:
         if root:
             p.local[task] = root
             continue
-        for part, src in task_sources(task, task in cfg.targets):
-            if src.local_only:
-                p.needs_local[task] = src.local_only
+        for part, whole in task_sources(task, task in cfg.targets):
+            if whole.local_only:  # licensed or not on the Hub: explained, not fetched
+                p.needs_local[task] = whole.local_only
                 continue
-            splits.setdefault((src.repo, src.config, src.split, src.revision), []).append(f"{task}:{part}")
+            for src, _ in source_parts(expand_configs(get_task(task), whole, None)):  # a "+"-joined source is several splits
+                splits.setdefault((src.repo, src.config, src.split, src.revision), []).append(f"{task}:{part}")
     p.datasets = [DatasetItem(*key, used_by=tuple(used)) for key, used in splits.items()]
     return p
 

@@ -17,9 +17,11 @@ ENGLISH = "en"
 FAMILY_MODULES = {
     "classification": "xstilts.families.classification",
     "multiple_choice": "xstilts.families.multiple_choice",
+    "retrieval": "xstilts.families.retrieval",
     "tagging": "xstilts.families.tagging",
 }
-TASK_MODULES = ("xstilts.tasks.classification", "xstilts.tasks.tagging", "xstilts.tasks.planned")
+TASK_MODULES = ("xstilts.tasks.classification", "xstilts.tasks.retrieval", "xstilts.tasks.tagging",
+                "xstilts.tasks.planned")
 
 
 @dataclass(frozen=True)

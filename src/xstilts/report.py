@@ -48,6 +48,9 @@ FIGURE_CAPTIONS = {
     "zero-shot), one row per target, one column per model size; black ticks: trivial baselines.",
     "cost_breakdown": "Training cost of one cell by phase, mean over targets and seeds.",
     "jobs_by_rule": "Wall time of the Snakemake jobs per rule (from the benchmark files).",
+    "layer_sweep": "Retrieval targets: score when the sentence embedding is the mean-pooled output "
+    "of each encoder layer (0 = embeddings), mean over zero-shot languages and seeds; large "
+    "marker: the layer of the headline number (XTREME's relative depth, 14 of 24).",
 }
 
 _CSS = """
@@ -199,6 +202,25 @@ def _languages_section(langs: pd.DataFrame, target: str) -> str:
     return _table(headers, rows, left=2)
 
 
+def _layer_sweep_section(langs: pd.DataFrame, target: str) -> str:
+    """Retrieval targets: the score at every pooled layer (mean over zero-shot languages and
+    seeds) per (model, inter); the headline layer in bold.  Empty when the target has none."""
+    from xstilts.plots import layer_sweep_table
+
+    d = layer_sweep_table(langs)
+    d = d[(d["target"] == target) & d["is_zero_shot"]]
+    if d.empty:
+        return ""
+    layers = sorted(d["layer"].unique())
+    rows = []
+    for (m, i), g in d.groupby(["model", "inter"], sort=False):
+        mean = g.groupby("layer")["score"].mean()
+        chosen = set(g.loc[g["chosen"], "layer"])
+        cells = [(f"<b>{_score(mean.get(k))}</b>" if k in chosen else _score(mean.get(k))) for k in layers]
+        rows.append(("", [f"{_e(m)} / {_inter_name(i)}"] + cells))
+    return _table(["model / inter"] + [f"layer {k}" for k in layers], rows)
+
+
 def _train_cost_section(summ: pd.DataFrame) -> str:
     d = summ[summ["kind"] == "cell"]
     if d.empty:
@@ -335,6 +357,7 @@ def make_report(
         cap = FIGURE_CAPTIONS[f] + (f" Figure metric: {metric}." if f != "zero_shot_languages" else "")
         parts.append(_figure(figures_dir, f, out_html, embed, cap))
 
+    sweep_figure_shown = False
     for t in targets:
         dt = cells[cells["target"] == t]
         m = dt["metric"].dropna()
@@ -346,6 +369,13 @@ def make_report(
         parts.append(_scores_section(summ, t))
         parts.append("<h3>Per language</h3>")
         parts.append(_languages_section(langs, t))
+        sweep = _layer_sweep_section(langs, t)
+        if sweep:  # retrieval targets; the figure (all of them) once, under the first
+            parts.append("<h3>Layer sweep (zero-shot mean per pooled layer)</h3>")
+            parts.append(sweep)
+            if not sweep_figure_shown:
+                parts.append(_figure(figures_dir, "layer_sweep", out_html, embed, FIGURE_CAPTIONS["layer_sweep"]))
+                sweep_figure_shown = True
 
     parts.append('<h2 id="costs">Costs</h2><h3>Training (per cell, both phases)</h3>')
     parts.append(_train_cost_section(summ))

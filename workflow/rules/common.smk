@@ -41,7 +41,7 @@ def cell_files(path_fn):
 
 TABLES = ["cells", "languages", "jobs"]
 FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown",
-                "jobs_by_rule"]
+                "jobs_by_rule", "layer_sweep"]
 # plotting and report code are inputs of their rules: editing them reruns exactly those rules
 PLOTS_CODE = os.path.join(workflow.basedir, "src/xstilts/plots.py")
 REPORT_CODE = os.path.join(workflow.basedir, "src/xstilts/report.py")

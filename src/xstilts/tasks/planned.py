@@ -20,9 +20,4 @@ TASKS = [
          languages=("ar", "de", "en", "es", "hi", "vi", "zh")),
     Task("tydiqa", "qa", "squad_em_f1", roles=("target",),
          languages=("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")),
-    Task("bucc2018", "retrieval", "f1", roles=("target",),
-         languages=("de", "fr", "ru", "zh")),
-    Task("tatoeba", "retrieval", "accuracy", roles=("target",)),
-    Task("lareqa", "retrieval", "map@20", roles=("target",)),
-    Task("mewslix", "retrieval", "map@20", roles=("target",)),
 ]

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from xstilts.toy import items as I
 from xstilts.toy.render import Renderer
+from xstilts.toy.retrieval_twins import retrieval_tables
 from xstilts.toy.twins import TwinBuilder
 from xstilts.toy.world import LANGUAGES, TOY_LANGUAGES, build_world, stable_rng
 
@@ -32,6 +33,9 @@ TWIN_SPLITS = {
     ("google/xtreme", "udpos.{lang}"): ("train", "validation", "test"),
     ("google/xtreme", "PAN-X.{lang}"): ("train", "validation", "test"),
     ("ccgbank", "default"): ("train", "dev"),  # .tsv lines tokens<TAB>tags (local CCGbank layout)
+    ("google/xtreme", "tatoeba.{lang}"): ("validation",),  # toy languages only
+    ("google/xtreme", "bucc18.{lang}"): ("validation", "test"),  # toy languages only
+    ("google-research-datasets/xquad_r", "{lang}"): ("validation",),
 }
 
 
@@ -101,6 +105,10 @@ def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, 
     for lang, splits in b.xcopa().items():
         for split, tab in splits.items():
             rel, p, n = _write_table(out_root, "cambridgeltl/xcopa", lang, split, tab)
+            files[rel] = (p, n)
+    for (repo, config), splits in retrieval_tables(world, seed, n_test).items():
+        for split, tab in splits.items():
+            rel, p, n = _write_table(out_root, repo, config, split, tab)
             files[rel] = (p, n)
 
     from xstilts.toy.tagging_twins import write_tagging_twins
