@@ -8,6 +8,8 @@ rule evaluate:
     output:
         eval=P.cell_eval("{model}", "{inter}", "{target}", "{seed}"),
         predictions=directory(P.cell_predictions("{model}", "{inter}", "{target}", "{seed}")),
+    params:
+        opts=lambda wc: eval_param(wc.model, wc.target),
     threads: CFG.raw.get("threads", 1)
     resources:
         **GPU_RESOURCES,
