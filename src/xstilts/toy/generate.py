@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from xstilts.toy import items as I
+from xstilts.toy.qa_twins import QATwins
 from xstilts.toy.render import Renderer
 from xstilts.toy.twins import TwinBuilder
 from xstilts.toy.world import LANGUAGES, TOY_LANGUAGES, build_world, stable_rng
@@ -28,6 +29,11 @@ TWIN_SPLITS = {
     ("google/xtreme", "PAWS-X.{lang}"): ("train", "validation", "test"),  # train: en only
     ("cambridgeltl/xcopa", "{lang}"): ("validation", "test"),  # toy languages only
     ("aps/super_glue", "copa"): ("train", "validation"),
+    ("rajpurkar/squad", "default"): ("train", "validation"),
+    ("rajpurkar/squad_v2", "default"): ("train", "validation"),
+    ("google/xtreme", "XQuAD.{lang}"): ("validation",),
+    ("google/xtreme", "MLQA.{lang}.{lang}"): ("validation", "test"),
+    ("google/xtreme", "tydiqa"): ("train", "validation"),  # validation: every language
 }
 
 
@@ -97,6 +103,11 @@ def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, 
     for lang, splits in b.xcopa().items():
         for split, tab in splits.items():
             rel, p, n = _write_table(out_root, "cambridgeltl/xcopa", lang, split, tab)
+            files[rel] = (p, n)
+
+    for (repo, config), splits in QATwins(world, seed, n_train, n_dev, n_test).all().items():
+        for split, tab in splits.items():
+            rel, p, n = _write_table(out_root, repo, config, split, tab)
             files[rel] = (p, n)
 
     world_path = out_root / "world.json"
