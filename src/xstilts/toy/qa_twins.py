@@ -1,14 +1,15 @@
 """Toy twins of the extractive QA datasets, in SQuAD's Hub schema.
 
-An item is a paragraph of four facts (``Alice indeed bought the big car in Ashford at 5.``) and
+An item is a paragraph of three facts (``Alice indeed bought the big car in Ashford at 5.``) and
 a question that asks for one slot of one of them (who / what / where / when), written as an
 echo question in the language of the paragraph: the fact with the asked slot replaced by a
-question word (``Alice indeed purchased what in Ashford at 5?``).  The gold answer is the slot's
+question word (``Alice indeed purchased what in Ashford at 5?``); half of the questions leave
+out the place or the time when it is not asked for (``Who indeed bought the big car at 5?``).  The gold answer is the slot's
 character span in the paragraph (``big car``; the subject name; the place name; the number).
 
-No surface shortcut: every answer value also occurs in a distractor fact (the same person does
+No surface shortcut: the answer value also occurs in a distractor fact (the same person does
 something else, another person handles the same kind of object, something else happens at the
-same place), so the answer is never "the first name" or "the only number"; the asked slot is
+same place; one more distractor of these kinds completes the paragraph), so the answer is never "the first name" or "the only number"; the asked slot is
 balanced over the four kinds and the fact's position in the paragraph is uniform; the question
 goes through the synonym noise of the other twins (two surface forms per verb, object and
 adjective), so overlap alone does not always pick the right fact.  Validation and test questions
@@ -32,7 +33,8 @@ from xstilts.toy.world import GRAMMARS, World, _pseudo_word, stable_int, stable_
 
 SLOTS = ("subj", "obj", "place", "time")
 WH_EN = {"subj": "who", "obj": "what", "place": "where", "time": "when"}
-N_FACTS = 4
+N_FACTS = 3
+QUESTION_NOISE = 0.4  # probability of a synonym swap per content word of the question
 UNANSWERABLE = 1 / 3  # SQuAD v2 training set: about a third of the questions
 
 ANSWERS = pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int32()))])
@@ -81,22 +83,33 @@ def qa_item(rng, w: World, slot: str, answerable: bool = True) -> dict:
     v1, v2, v3 = rng.sample(verbs, 3)
     o1, o2, o3 = (rng.choice(w.objects_for(v)) for v in (v1, v2, v3))
     target = _fact(rng, w, people[0], v1, o1, places[0], times[0])
-    facts = [target,
-             _fact(rng, w, people[0], v2, o2, places[1], times[1]),  # same person
-             _fact(rng, w, people[1], v1, o1, places[2], times[2]),  # same verb and object
-             _fact(rng, w, people[2], v3, o3, places[0], times[3])]  # same place
+    distractors = [_fact(rng, w, people[0], v2, o2, places[1], times[1]),  # same person
+                   _fact(rng, w, people[1], v1, o1, places[2], times[2]),  # same verb and object
+                   _fact(rng, w, people[2], v3, o3, places[0], times[3])]  # same place
+    # the distractor repeating the asked value always stays (no "the only name" shortcut)
+    keep = {"subj": 0, "obj": 1, "place": 2, "time": rng.randrange(3)}[slot]
+    others = [d for k, d in enumerate(distractors) if k != keep]
+    facts = [target, distractors[keep]] + rng.sample(others, N_FACTS - 2)
     order = list(range(N_FACTS))
     rng.shuffle(order)
     facts = [facts[i] for i in order]
-    question = I.synonym_noise(rng, target, 0.3)
+    question = I.synonym_noise(rng, target, QUESTION_NOISE)
+    place_pp, time_pp = question.pps
+    # questions restate only part of the fact: half of them leave out a place or time that is
+    # not asked for (the rest still tells the target from every distractor)
+    present = {"place": place_pp, "time": time_pp}
+    if rng.random() < 0.5:
+        omit = rng.choice([k for k in present if k != slot])
+        del present[omit]
     if not answerable:  # change one identifying slot to a value absent from the paragraph
-        other = rng.choice([s for s in ("subj", "place", "time") if s != slot])
+        other = rng.choice([k for k in ("subj", *present) if k != slot])
         if other == "subj":
             question = question.with_(subj=Name(people[3], "PER"))
         elif other == "place":
-            question = question.with_(pps=(("in", Name(places[3], "LOC")), question.pps[1]))
+            present["place"] = ("in", Name(places[3], "LOC"))
         else:
-            question = question.with_(pps=(question.pps[0], ("at", Num(13 + rng.randrange(8)))))
+            present["time"] = ("at", Num(13 + rng.randrange(8)))
+    question = question.with_(pps=tuple(present[k] for k in ("place", "time") if k in present))
     return {"facts": facts, "target": order.index(0), "slot": slot, "question": question,
             "answerable": answerable}
 
