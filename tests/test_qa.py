@@ -221,6 +221,20 @@ def test_score_is_em_f1_mean_and_submission_files_round_trip(tmp_path):
     assert scored["mlqa"]["avg"]["metric"] == pytest.approx(100 * out["mlqa_em_f1"])
 
 
+def test_toy_languages_use_mlqa_whitespace_rules_in_eval_and_score(tmp_path):
+    from xstilts.metrics import mlqa_language
+
+    assert [mlqa_language(x) for x in ("qaa", "qtz", "de", "zh", "fr", "qza")] == \
+        ["hi", "hi", "de", "zh", "fr", "qza"]
+    feats = [{"example_id": "q1", "answers": ["the dog", "dog"]}]
+    out = QA.score(MLQA, ["q1"], ["the dog!"], feats, "qad")
+    assert (out["exact_match"], out["f1"]) == (1.0, 1.0)  # punctuation dropped, "the" kept
+    QA.write_predictions(MLQA, ["dog"], ["q1"], tmp_path / "pred", "qad")
+    QA.write_predictions(MLQA, [["the dog"]], ["q1"], tmp_path / "gold", "qad")
+    scored = score_predictions(tmp_path / "pred", tmp_path / "gold", tasks=["mlqa"])
+    assert scored["mlqa"]["qad"]["f1"] == pytest.approx(100 * 2 / 3)
+
+
 # ------------------------------------------------------------------------- converters
 def _rows(n=2):
     ctx = "Alice bought the car in Ashford. Bruno sold the cup in Redwater."

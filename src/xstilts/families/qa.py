@@ -247,14 +247,14 @@ def decode(windows_of_example, max_answer_length: int, n_best: int, null_answers
 
 
 def answer_em_f1(task, pred: str, golds: list[str], lang: str) -> tuple[float, float]:
-    """XTREME's per-question EM/F1: MLQA normalisation for ``mlqa_em_f1`` tasks (languages
-    outside MLQA, e.g. toy ones, get its whitespace tokenisation without articles), SQuAD's
+    """XTREME's per-question EM/F1: MLQA normalisation for ``mlqa_em_f1`` tasks (the toy
+    languages get its whitespace rules without articles, ``metrics.mlqa_language``), SQuAD's
     otherwise.  An unanswerable question (no gold) counts as right only for the answer ``""``
     (the SQuAD v2 rule)."""
     if not golds:
         return (1.0, 1.0) if pred == "" else (0.0, 0.0)
     if task.metric == "mlqa_em_f1":
-        return M.mlqa_em_f1(pred, golds, lang if lang in M.MLQA_LANGUAGES else "hi")
+        return M.mlqa_em_f1(pred, golds, M.mlqa_language(lang))
     return M.squad_em_f1(pred, golds)
 
 
