@@ -143,9 +143,9 @@ class QATwins:
         """``context``, ``question`` and ``answers`` of one item in one language."""
         parts, pos, answer = [], 0, None
         for k, fact in enumerate(it["facts"]):
-            text, spans = detokenize(self.r.sentence(fact, lang))
+            toks = self.r.sentence(fact, lang)
+            text, spans = detokenize(toks)
             if k == it["target"]:
-                toks = self.r.sentence(fact, lang)
                 lo, hi = _slot_range(toks, it["slot"], lang, with_prep=False)
                 answer = (pos + spans[lo][0], pos + spans[hi][1])
                 noun = [i for i, t in enumerate(toks) if t.slot == "obj"]
