@@ -95,7 +95,8 @@ def test_collate_loss_and_predict_shapes(tok):
     assert logits[3, 7:].max().item() == -1e4  # padding of the short last feature
     assert QA.loss(logits, batch["labels"]).item() > 0
     preds = QA.predict(logits)
-    assert len(preds) == 4 and len(preds[0]) == 2 and len(preds[0][0]) == 9
+    assert len(preds) == 4 and preds[0].shape == (2, 9)
+    assert preds[2][0].tolist() == pytest.approx(logits[2, :, 0].tolist())
 
 
 # ------------------------------------------------------------------------- decoding
