@@ -16,6 +16,7 @@ from xstilts.config import load
 from xstilts.data import expand_configs, source_parts
 from xstilts.registry import TASKS
 from xstilts.tasks.classification import PAWSX_LANGS, XCOPA_LANGS
+from xstilts.tasks.qa import MLQA_LANGS, XQUAD_LANGS
 from xstilts.tasks.tagging import PANX_LANGS, UDPOS_CONFIG
 from xstilts.tasks.retrieval import TATOEBA_ISO3, XQUAD_R_LANGS
 from xstilts.tasks.sources import REVISIONS
@@ -61,6 +62,12 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
           for lang in ("de", "fr", "ru", "zh") for split in ("validation", "test")},
         ("rajpurkar/squad", None, "train", None), ("rajpurkar/squad", None, "validation", None),
         *{("google-research-datasets/xquad_r", lang, "validation", None) for lang in XQUAD_R_LANGS},
+        # QA: SQuAD v2 (intermediate), XQuAD (ro from google/xquad), MLQA, TyDiQA-GoldP
+        ("rajpurkar/squad_v2", None, "train", None), ("rajpurkar/squad_v2", None, "validation", None),
+        *{("google/xtreme", f"XQuAD.{lang}", "validation", XTREME) for lang in XQUAD_LANGS if lang != "ro"},
+        ("google/xquad", "xquad.ro", "validation", None),
+        *{("google/xtreme", f"MLQA.{lang}.{lang}", "test", XTREME) for lang in MLQA_LANGS},
+        ("google/xtreme", "tydiqa", "train", XTREME), ("google/xtreme", "tydiqa", "validation", XTREME),
     }
     assert keys == expected, (sorted(keys - expected, key=str), sorted(expected - keys, key=str))
     assert len(PAWSX_LANGS) == 7 and len(XCOPA_LANGS) == 11
@@ -84,10 +91,10 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
             assert (src.repo, src.config, src.split, src.revision) in keys, (name, src.describe())
     used = {u.split(":")[0] for d in plan.datasets for u in d.used_by}
     assert used == {"mnli", "qqp", "sst2", "anli", "hellaswag", "commonsenseqa", "cosmosqa",
-                    "xnli", "pawsx", "xcopa", "udpos", "panx", "tatoeba", "bucc2018", "lareqa"}
-    # unimplemented families (QA) are not fetched; CCGbank needs a local copy; Mewsli-X is a
-    # local mirror (a placeholder path in paper.yaml)
-    assert not used & {"squad_v2", "ccg", "xquad", "mewslix"}
+                    "xnli", "pawsx", "xcopa", "udpos", "panx", "tatoeba", "bucc2018", "lareqa",
+                    "squad_v2", "xquad", "mlqa", "tydiqa"}
+    # CCGbank needs a local copy; Mewsli-X is a local mirror (a placeholder path in paper.yaml)
+    assert not used & {"ccg", "mewslix"}
     assert set(plan.needs_local) == {"ccg"} and "data: {tasks: {ccg:" in plan.needs_local["ccg"]
     assert plan.local == {"mewslix": "/path/to/mewslix-mirror"}
 

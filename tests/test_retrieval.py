@@ -293,8 +293,8 @@ def test_lareqa_dual_encoder_trains_above_chance(tmp_path):
     root = tmp_path / "toy"
     generate(root, seed=0, languages=("en", "qaa"), n_train=20, n_dev=20, n_test=160, n_corpus=1500)
     squad = RetrievalTwins(build_world(0, ("en", "qaa")), 1, 480).xquad_r()["en"]["validation"]
-    d = root / "hub/rajpurkar/squad/default"
-    d.mkdir(parents=True)
+    d = root / "hub/rajpurkar/squad/default"  # replaces the toy SQuAD twin
+    d.mkdir(parents=True, exist_ok=True)
     pq.write_table(squad, d / "train.parquet")
     pq.write_table(squad.slice(0, 40), d / "validation.parquet")
     tok = train_tokenizer([str(root / "corpus/en.txt"), str(root / "corpus/qaa.txt")], 600, str(tmp_path / "tok"))

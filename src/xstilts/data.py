@@ -112,7 +112,10 @@ def _read_rows(src: Source, local_root: str | None) -> tuple[list[dict], str]:
     for col, value in src.where:
         if rows and col not in rows[0]:
             raise DataError(f"{src.describe()}: filter column {col!r} not in {sorted(rows[0])}")
-        rows = [r for r in rows if r[col] == value]
+        if value.endswith("*"):  # prefix filter (TyDiQA: the language is the id's prefix)
+            rows = [r for r in rows if str(r[col]).startswith(value[:-1])]
+        else:
+            rows = [r for r in rows if r[col] == value]
     if not rows:
         raise DataError(f"{origin}: no rows" + "".join(f" with {k}={v!r}" for k, v in src.where))
     return rows, origin + "".join(f"[{k}={v}]" for k, v in src.where)

@@ -33,6 +33,7 @@ __all__ = [
     "squad_evaluate",
     "MLQA_LANGUAGES",
     "mlqa_normalize",
+    "mlqa_language",
     "mlqa_em_f1",
     "mlqa_evaluate",
     "seqeval_entities",
@@ -200,6 +201,17 @@ def mlqa_normalize(text: str, lang: str) -> str:
         text = pattern.sub(" ", text)
     tokens = _mixed_segmentation(text) if lang in _MLQA_MIXED else text.split()
     return " ".join(t for t in tokens if t.strip())
+
+
+_LOCAL_USE = re.compile(r"^q[a-t][a-z]$")  # ISO 639-2 local-use codes: the toy languages
+
+
+def mlqa_language(lang: str) -> str:
+    """The language whose MLQA rules normalise ``lang``: itself for MLQA's languages; for the
+    toy languages (ISO 639-2 local-use codes ``qaa``-``qtz``, never real languages) the
+    whitespace tokenisation without articles (the rules of ``hi``); other codes are returned
+    unchanged, so :func:`mlqa_normalize` still rejects them."""
+    return "hi" if lang not in _MLQA_ARTICLES and _LOCAL_USE.match(lang) else lang
 
 
 def mlqa_em_f1(pred: str, golds: Sequence[str], lang: str) -> tuple[float, float]:

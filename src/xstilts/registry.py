@@ -17,11 +17,12 @@ ENGLISH = "en"
 FAMILY_MODULES = {
     "classification": "xstilts.families.classification",
     "multiple_choice": "xstilts.families.multiple_choice",
+    "qa": "xstilts.families.qa",
     "retrieval": "xstilts.families.retrieval",
     "tagging": "xstilts.families.tagging",
 }
-TASK_MODULES = ("xstilts.tasks.classification", "xstilts.tasks.retrieval", "xstilts.tasks.tagging",
-                "xstilts.tasks.planned")
+TASK_MODULES = ("xstilts.tasks.classification", "xstilts.tasks.qa", "xstilts.tasks.retrieval",
+                "xstilts.tasks.tagging", "xstilts.tasks.planned")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class Source:
 
     ``config`` may hold ``{lang}`` (replaced by the language's config token, see
     ``Task.lang_config``).  ``where`` filters rows on column values (``{lang}`` allowed), for
-    datasets that keep every language in one config (XNLI).
+    datasets that keep every language in one config (XNLI); a value ending in ``*`` matches by
+    prefix (TyDiQA-GoldP: the language is the prefix of the question id).
     """
 
     repo: str

@@ -259,7 +259,10 @@ register_task(TaskSpec("bucc2018", "tsv", _score_bucc, _PRF, ("f1",)))
 for _name in ("xquad", "tydiqa"):
     register_task(TaskSpec(_name, "json", _qa_scorer(lambda d, p, lang: M.squad_evaluate(d, p)),
                            _QA, _QA))
-register_task(TaskSpec("mlqa", "json", _qa_scorer(M.mlqa_evaluate), _QA, _QA))
+# toy languages (qaa-qtz) get MLQA's whitespace rules without articles (metrics.mlqa_language)
+register_task(TaskSpec("mlqa", "json",
+                       _qa_scorer(lambda d, p, lang: M.mlqa_evaluate(d, p, M.mlqa_language(lang))),
+                       _QA, _QA))
 register_task(TaskSpec("mewslix", "json", _ranking_scorer("mewslix"), ("map@20",), ("map@20",)))
 register_task(TaskSpec("lareqa", "json", _ranking_scorer("lareqa"), ("map@20",), ("map@20",)))
 

@@ -22,6 +22,7 @@ REVISIONS: dict[str, str | None] = {
     "rajpurkar/squad": None,
     "rajpurkar/squad_v2": None,
     "google-research-datasets/xquad_r": None,
+    "google/xquad": None,  # xquad.ro (XTREME-R's Romanian XQuAD; google/xtreme has no XQuAD.ro)
     "google-research-datasets/tydiqa": "da78f23f9119363459acbaf46bf89426ff26c259",
     "stanfordnlp/snli": "cdb5c3d5eed6ead6e5a341c8e56e669bb666725b",
 }

@@ -9,8 +9,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from xstilts.toy import items as I
+from xstilts.toy.qa_twins import QATwins
 from xstilts.toy.render import Renderer
 from xstilts.toy.retrieval_twins import retrieval_tables
+from xstilts.toy.tagging_twins import write_tagging_twins
 from xstilts.toy.twins import TwinBuilder
 from xstilts.toy.world import LANGUAGES, TOY_LANGUAGES, build_world, stable_rng
 
@@ -36,6 +38,11 @@ TWIN_SPLITS = {
     ("google/xtreme", "tatoeba.{lang}"): ("validation",),  # toy languages only
     ("google/xtreme", "bucc18.{lang}"): ("validation", "test"),  # toy languages only
     ("google-research-datasets/xquad_r", "{lang}"): ("validation",),
+    ("rajpurkar/squad", "default"): ("train", "validation"),
+    ("rajpurkar/squad_v2", "default"): ("train", "validation"),
+    ("google/xtreme", "XQuAD.{lang}"): ("validation",),
+    ("google/xtreme", "MLQA.{lang}.{lang}"): ("validation", "test"),
+    ("google/xtreme", "tydiqa"): ("train", "validation"),  # validation: every language
 }
 
 
@@ -94,25 +101,15 @@ def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, 
               ("tau/commonsense_qa", "default"): b.commonsense_qa,
               ("allenai/cosmos_qa", "default"): b.cosmos_qa, ("google/xtreme", "XNLI"): b.xnli,
               ("aps/super_glue", "copa"): b.copa}
-    for (repo, config), fn in simple.items():
-        for split, tab in fn().items():
-            rel, p, n = _write_table(out_root, repo, config, split, tab)
-            files[rel] = (p, n)
-    for lang, splits in b.pawsx().items():
+    tables = {key: fn() for key, fn in simple.items()}  # (repo, config) -> {split: table}
+    tables.update({("google/xtreme", f"PAWS-X.{lang}"): t for lang, t in b.pawsx().items()})
+    tables.update({("cambridgeltl/xcopa", lang): t for lang, t in b.xcopa().items()})
+    tables.update(retrieval_tables(world, seed, n_test))
+    tables.update(QATwins(world, seed, n_train, n_dev, n_test).all())
+    for (repo, config), splits in tables.items():
         for split, tab in splits.items():
-            rel, p, n = _write_table(out_root, "google/xtreme", f"PAWS-X.{lang}", split, tab)
-            files[rel] = (p, n)
-    for lang, splits in b.xcopa().items():
-        for split, tab in splits.items():
-            rel, p, n = _write_table(out_root, "cambridgeltl/xcopa", lang, split, tab)
-            files[rel] = (p, n)
-    for (repo, config), splits in retrieval_tables(world, seed, n_test).items():
-        for split, tab in splits.items():
-            rel, p, n = _write_table(out_root, repo, config, split, tab)
-            files[rel] = (p, n)
-
-    from xstilts.toy.tagging_twins import write_tagging_twins
-
+            rel, path, n = _write_table(out_root, repo, config, split, tab)
+            files[rel] = (path, n)
     files.update(write_tagging_twins(b, out_root, _write_table))
 
     world_path = out_root / "world.json"
