@@ -61,11 +61,29 @@ def test_hparams_layering(toy):
 
 
 def test_cells_cover_grid_and_controls(toy):
+    toy.pop("pairing", None)  # without pairing: the full cross product
     cfg = validate(toy)
     cells = cfg.cells()
     n_inter = len(cfg.intermediates) + len(cfg.controls)
     assert len(cells) == len(cfg.models) * len(cfg.targets) * len(cfg.seeds) * n_inter
     assert ("tiny-2x64", "scratch", "xnli", 1) in cells
+
+
+def test_pairing_restricts_the_intermediates_of_a_target(toy):
+    toy["intermediate"] = ["none", "mnli", "squad_v2", "multitask"]
+    toy["targets"] = ["xnli", "xquad"]
+    toy["pairing"] = {"xquad": ["none", "squad_v2", "scratch"]}
+    cfg = validate(toy)
+    assert cfg.inters_of("xnli") == ["none", "mnli", "squad_v2", "multitask", "scratch"]
+    assert cfg.inters_of("xquad") == ["none", "squad_v2", "scratch"]
+    assert len(cfg.cells()) == len(cfg.models) * (5 + 3)
+    bad = copy.deepcopy(toy)
+    bad["pairing"] = {"xquad": ["none", "ccg"]}
+    with pytest.raises(ConfigError, match=r"pairing\.xquad\[1\]: 'ccg' is not listed under intermediate"):
+        validate(bad)
+    bad["pairing"] = {"panx": ["none"]}
+    with pytest.raises(ConfigError, match=r"pairing\.panx: 'panx' is not one of targets"):
+        validate(bad)
 
 
 def test_invalid_config_stops_snakemake_before_any_job(tmp_path, toy):

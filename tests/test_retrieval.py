@@ -19,7 +19,6 @@ from xstilts.registry import get_family, get_task
 from xstilts.toy import generate
 
 FAM = get_family("retrieval")
-ROOT_TESTS = Path(__file__).resolve().parent
 
 
 # --------------------------------------------------------------------------- margin, threshold
@@ -380,28 +379,3 @@ def test_tatoeba_mlm_model_above_chance_and_middle_layer_beats_embeddings(tmp_pa
 
 # --------------------------------------------------------------------------- the workflow
 @pytest.mark.workflow
-def test_snakemake_runs_zero_shot_retrieval_cells(tmp_path):
-    """tests/configs/retrieval.yaml (Tatoeba and BUCC from none / mnli / scratch) with real
-    Snakemake (~5 min on 2 cores): the cells need no target checkpoint, their profile has no
-    target phase, and the layer sweep reaches the tables, the figure and the report."""
-    from test_workflow import planned_jobs, snakemake
-
-    cfg = (ROOT_TESTS / "configs" / "retrieval.yaml",)
-    jobs = planned_jobs(snakemake(tmp_path, "-n", configs=cfg))
-    assert "target" not in jobs and jobs["evaluate"] == 6
-    snakemake(tmp_path, configs=cfg)
-    res = tmp_path / "results"
-    assert list(res.glob("cells/*/*/*/s1/eval.json")) and not list(res.glob("cells/*/*/*/s1/model"))
-    for target in ("tatoeba", "bucc2018"):
-        cell = res / f"cells/nano-2x32/mnli/{target}/s1"
-        ev = json.loads((cell / "eval.json").read_text())
-        for m in ev["languages"].values():
-            assert m["layer"] == 1 and {f"layer_{k}" for k in range(3)} <= set(m)
-        assert json.loads((cell / "profile.json").read_text())["phases"]["target"] is None
-        prof = json.loads((res / f"profile/nano-2x32/{target}/profile.json").read_text())
-        assert prof["search"]["search_ms"] > 0
-    langs = pq.read_table(res / "tables/languages.parquet").to_pandas()
-    tat = langs[(langs["target"] == "tatoeba") & (langs["kind"] == "cell")]
-    assert len(tat) == 6 and all("layer_2" in json.loads(x) for x in tat["extra_metrics"])
-    assert (tmp_path / "reports/figures/layer_sweep.png").stat().st_size > 5000
-    assert "Layer sweep" in (tmp_path / "reports/report.html").read_text()

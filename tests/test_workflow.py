@@ -54,34 +54,47 @@ def run(tmp_path_factory):
     return workdir
 
 
-CELLS = [(i, t) for t in ("xnli", "xcopa") for i in ("none", "mnli", "multitask", "scratch")]
+TARGETS = ("xnli", "xcopa", "xquad", "panx", "tatoeba", "bucc2018")
+ZERO_SHOT = ("tatoeba", "bucc2018")  # evaluated from the intermediate checkpoint
+CELLS = [(i, t) for t in TARGETS for i in ("none", "mnli", "multitask", "scratch")]
 
 
 def test_every_artifact_is_written(run):
+    from xstilts.score import TASKS as SUBMISSION
+
     r = run / "results"
     for inter, target in CELLS:
         cell = r / "cells" / "nano-1x32" / inter / target / "s1"
         ev = json.loads((cell / "eval.json").read_text())
         assert ev["benchmark"] == "toy" and ev["inter"] == inter and ev["target"] == target
-        langs = ["en", "qaa", "qad"]
+        langs = ["qaa", "qad"] if target in ("xcopa", "tatoeba", "bucc2018") else ["en", "qaa", "qad"]
         assert list(ev["languages"]) == langs
         for lang in langs:
-            assert 0.0 <= ev["languages"][lang]["accuracy"] <= 1.0 and ev["languages"][lang]["n"] > 0
-        ext = "jsonl" if target == "xcopa" else "tsv"
-        for lang in langs:
-            lines = (cell / "predictions" / target / f"test-{lang}.{ext}").read_text().splitlines()
-            assert len(lines) == ev["languages"][lang]["n"]
+            score = ev["languages"][lang][ev["metric"]]
+            assert 0.0 <= score <= 1.0 and ev["languages"][lang]["n"] > 0
+            pred = cell / "predictions" / target / f"test-{lang}.{SUBMISSION[target].ext}"
+            assert pred.stat().st_size > 0
+            if target in ("xnli", "xcopa"):  # one label per example
+                assert len(pred.read_text().splitlines()) == ev["languages"][lang]["n"]
+            if target == "xquad":  # {question id: answer}
+                assert len(json.loads(pred.read_text())) == ev["languages"][lang]["n"]
         prof = json.loads((cell / "profile.json").read_text())
-        assert prof["phases"]["target"]["steps"] > 0 and prof["phases"]["target"]["flops"] > 0
         assert (prof["phases"]["intermediate"] is None) == (inter in ("none", "scratch"))
-        assert (cell / "model" / "encoder" / "model.safetensors").exists()
+        if target in ZERO_SHOT:  # no target phase, no target checkpoint; a layer sweep
+            assert prof["phases"]["target"] is None and not (cell / "model").exists()
+            for m in ev["languages"].values():
+                assert m["layer"] == 1 and {"layer_0", "layer_1"} <= set(m)
+        else:
+            assert prof["phases"]["target"]["steps"] > 0 and prof["phases"]["target"]["flops"] > 0
+            assert (cell / "model" / "encoder" / "model.safetensors").exists()
     inf = json.loads((r / "profile/nano-1x32/xnli/profile.json").read_text())
     assert inf["latency_ms"]["p50"] <= inf["latency_ms"]["p90"] <= inf["latency_ms"]["p99"]
     assert abs(inf["flops_per_example"]["counted"] / inf["flops_per_example"]["analytic"] - 1) < 0.02
     assert list((r / "profile/nano-1x32/xnli/trace").glob("*/*.pt.trace.json"))
-    assert (r / "models/nano-1x32/inter/multitask/s1/heads.json").exists()
+    for target in ZERO_SHOT:  # retrieval serving cost: embedding + search
+        assert json.loads((r / f"profile/nano-1x32/{target}/profile.json").read_text())["search"]["search_ms"] > 0
     heads = json.loads((r / "models/nano-1x32/inter/multitask/s1/heads.json").read_text())
-    assert set(heads) == {"mnli", "hellaswag"}
+    assert set(heads) == {"mnli", "hellaswag", "squad_v2", "ccg"}
 
 
 def test_tables_figures_and_report(run):
@@ -93,28 +106,37 @@ def test_tables_figures_and_report(run):
     assert gains[("mnli", "xnli")] == pytest.approx(none[("mnli", "xnli")] - none[("none", "xnli")])
     langs = pq.read_table(run / "results/tables/languages.parquet").to_pandas()
     assert set(langs["language"]) == {"en", "qaa", "qad"}
+    tat = langs[(langs["target"] == "tatoeba") & (langs["kind"] == "cell")]
+    assert len(tat) == 8 and all("layer_1" in json.loads(x) for x in tat["extra_metrics"])
     jobs = pq.read_table(run / "results/tables/jobs.parquet").to_pandas()
     assert {"target", "evaluate", "base"} <= set(jobs["rule"])
-    for name in ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown"):
+    for name in ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown",
+                 "layer_sweep"):
         png = run / "reports/figures" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
         assert "<svg" in (run / "reports/figures" / f"{name}.svg").read_text()[:2000]
     html = (run / "reports/report.html").read_text()
-    assert "scratch" in html and "toy" in html
+    assert "scratch" in html and "toy" in html and "Layer sweep" in html
 
 
-def test_score_cli_matches_eval(run):
-    cell = run / "results/cells/nano-1x32/mnli/xnli/s1"
-    out = run / "score.json"
+@pytest.mark.parametrize("target", ["xnli", "xquad", "panx", "tatoeba"])
+def test_score_cli_matches_eval(run, target):
+    """`xstilts score` on a cell's predictions and the gold labels gives eval.json's numbers."""
+    cell = run / f"results/cells/nano-1x32/mnli/{target}/s1"
+    out = run / f"score-{target}.json"
     proc = subprocess.run([sys.executable, "-m", "xstilts.cli", "score", "--predictions",
                            str(cell / "predictions"), "--labels", str(run / "results/labels"),
-                           "--tasks", "xnli", "--json", str(out)],
+                           "--tasks", target, "--json", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    scores = json.loads(out.read_text())["tasks"]["xnli"]
+    scores = json.loads(out.read_text())["tasks"][target]
     ev = json.loads((cell / "eval.json").read_text())
+    assert set(scores) >= set(ev["languages"])
     for lang, v in ev["languages"].items():
-        assert scores[lang]["accuracy"] == pytest.approx(100 * v["accuracy"])
+        shared = {k for k in scores[lang] if k in v and k != "n"}
+        assert ev["metric"] in shared or shared >= {"exact_match", "f1"}, (target, scores[lang], v)
+        for k in shared:
+            assert scores[lang][k] == pytest.approx(100 * v[k]), (target, lang, k)
 
 
 def test_second_run_is_a_noop(run):

@@ -147,14 +147,18 @@ class Config:
                  if n in TASKS and not TASKS[n].implemented]
         return sorted({f"{n} ({TASKS[n].family})" for n in names})
 
+    def inters_of(self, target: str) -> list[str]:
+        """The intermediates (and controls) a target is paired with: ``pairing.<target>``, else
+        all of them.  Entries of a not-implemented intermediate are left out like everywhere."""
+        every = self.intermediates + self.controls
+        chosen = self.raw.get("pairing", {}).get(target)
+        return every if chosen is None else [i for i in every if i in chosen]
+
     def cells(self) -> list[tuple[str, str, str, int]]:
-        out = []
-        for m in self.models:
-            for t in self.targets:
-                for s in self.seeds:
-                    for i in self.intermediates + self.controls:
-                        out.append((m, i, t, s))
-        return out
+        """(model, inter, target, seed) of every cell: each model x each target x the
+        intermediates paired with it x each seed."""
+        return [(m, i, t, s) for m in self.models for t in self.targets for s in self.seeds
+                for i in self.inters_of(t)]
 
     def data_tasks(self) -> list[str]:
         """Every implemented task whose data the grid tokenizes."""
@@ -221,6 +225,14 @@ class Config:
             self._check_task(name, f"targets[{i}]", "target")
         for name in raw.get("hparams", {}).get("tasks", {}):
             self._check_task(name, f"hparams.tasks.{name}", None)
+        allowed = set(raw["intermediate"]) | set(self.controls)
+        for target, inters in raw.get("pairing", {}).items():
+            if target not in raw["targets"]:
+                raise ConfigError(f"{src}: pairing.{target}: {target!r} is not one of targets {raw['targets']}")
+            for k, name in enumerate(inters):
+                if name not in allowed:
+                    raise ConfigError(f"{src}: pairing.{target}[{k}]: {name!r} is not listed under "
+                                      f"intermediate or controls ({sorted(allowed)})")
         if not self.targets:
             raise ConfigError(f"{src}: targets: none of {raw['targets']} is implemented yet")
 
