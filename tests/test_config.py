@@ -21,7 +21,14 @@ def toy():
 def test_default_and_paper_configs_are_valid():
     toy = load(ROOT / "config/config.yaml")
     assert toy.is_toy and len(toy.models) >= 3
-    assert set(toy.intermediates) >= {"none", "mnli", "multitask"}
+    # an intermediate task of each trainable family, alone and in the mixture
+    assert set(toy.intermediates) >= {"none", "squad_v2", "ccg", "multitask"}
+    assert {"mnli", "squad_v2", "ccg"} <= set(toy.multitask_tasks)
+    # a target of each family: QA, tagging (both), zero-shot retrieval
+    assert {"xquad", "panx", "udpos", "tatoeba"} <= set(toy.targets)
+    assert not toy.skipped
+    cells = {(i, t) for _, i, t, _ in toy.cells()}
+    assert {("squad_v2", "xquad"), ("ccg", "panx"), ("multitask", "tatoeba"), ("scratch", "xquad")} <= cells
     paper = load(ROOT / "config/paper.yaml")
     assert not paper.is_toy
     assert {"xlmr-base", "xlmr-large"} <= set(paper.models)
@@ -66,7 +73,7 @@ def test_cells_cover_grid_and_controls(toy):
     cells = cfg.cells()
     n_inter = len(cfg.intermediates) + len(cfg.controls)
     assert len(cells) == len(cfg.models) * len(cfg.targets) * len(cfg.seeds) * n_inter
-    assert ("tiny-2x64", "scratch", "xnli", 1) in cells
+    assert ("tiny-2x64", "scratch", "udpos", 1) in cells
 
 
 def test_pairing_restricts_the_intermediates_of_a_target(toy):
