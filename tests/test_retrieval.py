@@ -376,6 +376,3 @@ def test_tatoeba_mlm_model_above_chance_and_middle_layer_beats_embeddings(tmp_pa
         assert mid > emb, lang
     assert np.mean([s[1] - s[0] for s in sweeps.values()]) > 0.04
 
-
-# --------------------------------------------------------------------------- the workflow
-@pytest.mark.workflow
