@@ -26,16 +26,22 @@ def xstilts(workdir: Path, *args: str, config: Path = CONFIG) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
-def test_tiny_model_beats_chance_and_baselines_on_toy_xnli(tmp_path):
+def scratch_cell(workdir: Path, model: str, target: str, config: Path) -> tuple[dict, dict, Path]:
+    """Toy data -> tokenizer -> base -> target training from random init -> zero-shot evaluation
+    and the trivial baselines, through the CLI; returns (eval.json, baselines eval.json, cell dir)."""
+    cell = ["--model", model, "--inter", "scratch", "--target", target, "--seed", "1"]
     for step in (["toy-data"], ["tokenizer", "--name", "toy"],
-                 ["prepare", "--tokenizer", "toy", "--task", "xnli"],
-                 ["base", "--model", "tiny-2x64"],
-                 ["target", "--model", "tiny-2x64", "--inter", "scratch", "--target", "xnli", "--seed", "1"],
-                 ["evaluate", "--model", "tiny-2x64", "--inter", "scratch", "--target", "xnli", "--seed", "1"],
-                 ["baseline", "--target", "xnli"]):
-        xstilts(tmp_path, *step)
-    ev = json.loads((tmp_path / "results/cells/tiny-2x64/scratch/xnli/s1/eval.json").read_text())
-    base = json.loads((tmp_path / "results/baselines/xnli/eval.json").read_text())
+                 ["prepare", "--tokenizer", "toy", "--task", target], ["base", "--model", model],
+                 ["target", *cell], ["evaluate", *cell], ["baseline", "--target", target]):
+        xstilts(workdir, *step, config=config)
+    cell_dir = workdir / f"results/cells/{model}/scratch/{target}/s1"
+    ev = json.loads((cell_dir / "eval.json").read_text())
+    base = json.loads((workdir / f"results/baselines/{target}/eval.json").read_text())
+    return ev, base, cell_dir
+
+
+def test_tiny_model_beats_chance_and_baselines_on_toy_xnli(tmp_path):
+    ev, base, _ = scratch_cell(tmp_path, "tiny-2x64", "xnli", CONFIG)
     en = ev["languages"]["en"]["accuracy"]
     best_baseline_en = max(b["languages"]["en"]["accuracy"] for b in base["baselines"].values())
     print(f"toy XNLI, 2x64 from random init: en {en:.3f}, baseline {best_baseline_en:.3f}, "
@@ -47,15 +53,7 @@ def test_tiny_model_beats_chance_and_baselines_on_toy_xnli(tmp_path):
 
 
 def test_tiny_model_learns_toy_squad_and_answers_every_toy_language(tmp_path):
-    cell = ["--model", "tiny-2x64", "--inter", "scratch", "--target", "xquad", "--seed", "1"]
-    for step in (["toy-data"], ["tokenizer", "--name", "toy"],
-                 ["prepare", "--tokenizer", "toy", "--task", "xquad"],
-                 ["base", "--model", "tiny-2x64"], ["target", *cell], ["evaluate", *cell],
-                 ["baseline", "--target", "xquad"]):
-        xstilts(tmp_path, *step, config=QA_CONFIG)
-    cell_dir = tmp_path / "results/cells/tiny-2x64/scratch/xquad/s1"
-    ev = json.loads((cell_dir / "eval.json").read_text())
-    base = json.loads((tmp_path / "results/baselines/xquad/eval.json").read_text())
+    ev, base, cell_dir = scratch_cell(tmp_path, "tiny-2x64", "xquad", QA_CONFIG)
     langs = ev["languages"]
     print("toy XQuAD, 2x64 from random init, trained on toy SQuAD: "
           + ", ".join(f"{k} EM {v['exact_match']:.3f} F1 {v['f1']:.3f}" for k, v in langs.items())
