@@ -109,9 +109,8 @@ def cmd_tokenizer(args):
 @stage("prepare", "tokenize one task into the cache shared by a tokenizer")
 def cmd_prepare(args):
     from xstilts.data import prepare
-    from xstilts.families import family_options
     from xstilts.models import load_tokenizer
-    from xstilts.registry import get_family, get_task
+    from xstilts.registry import get_task
 
     cfg = _config(args)
     task = get_task(args.task)
@@ -123,7 +122,7 @@ def cmd_prepare(args):
     tok = load_tokenizer(paths.tokenizer_dir(args.tokenizer))
     out = args.out or paths.data_dir(args.tokenizer, args.task)
     m = prepare(task, tok, out, parts, cfg.local_root(args.task), int(hp["max_length"]),
-                int(hp["dev_size"]), seed=0, options=family_options(get_family(task.family), hp))
+                int(hp["dev_size"]), seed=0, options=cfg.options(args.task, phase))
     _log(f"{args.task}: " + ", ".join(f"{p} {v['examples']}" for p, v in m["parts"].items()))
 
 
@@ -196,14 +195,12 @@ def _task_data(cfg, model: str, task_name: str, phase: str, with_dev: bool = Tru
     from xstilts.registry import get_family, get_task
     from xstilts.train import TaskData
 
-    from xstilts.families import family_options
-
     d = paths.data_dir(cfg.tokenizer_of(model), task_name)
     task = task_with_labels(get_task(task_name), d)  # an open label set is known from the data
     family = get_family(task.family)
     return TaskData(task, family, read_features(f"{d}/train.parquet"),
                     read_features(f"{d}/dev.parquet") if with_dev else [],
-                    options=family_options(family, cfg.hparams(task_name, phase)))
+                    options=cfg.options(task_name, phase))
 
 
 def _train(cfg, model_name: str, init_dir: str, task_names: list[str], phase: str, seed: int,
@@ -272,9 +269,8 @@ def cmd_target(args):
 @stage("evaluate", "zero-shot evaluation of a cell in every language of its target")
 def cmd_evaluate(args):
     from xstilts.evaluate import evaluate_cell
-    from xstilts.families import family_options
     from xstilts.models import XstiltsModel, load_encoder, load_task_model, load_tokenizer
-    from xstilts.registry import get_family, get_task
+    from xstilts.registry import get_task
     from xstilts.train import resolve_device
 
     cfg = _config(args)
@@ -293,10 +289,7 @@ def cmd_evaluate(args):
     meta = {"benchmark": cfg.benchmark, "model": m, "inter": i, "target": t, "seed": s,
             "provenance": {"checkpoint": ckpt, "data": paths.data_dir(cfg.tokenizer_of(m), t),
                            "config": cfg.source}}
-    options = family_options(get_family(task.family), cfg.hparams(t, "target"))
-    if "layer" in get_family(task.family).options and "layer" not in options \
-            and cfg.model(m).get("retrieval_layer") is not None:  # per-model retrieval layer
-        options["layer"] = int(cfg.model(m)["retrieval_layer"])
+    options = cfg.options(t, "target", model=m)
     res = evaluate_cell(model, task, paths.data_dir(cfg.tokenizer_of(m), t), langs,
                         args.out or paths.cell_eval(m, i, t, s),
                         args.predictions or paths.cell_predictions(m, i, t, s), device=device,

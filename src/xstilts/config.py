@@ -184,6 +184,19 @@ class Config:
         hp.update(conf.get("tasks", {}).get(task, {}))
         return hp
 
+    def options(self, task: str, phase: str, model: str | None = None) -> dict:
+        """The family options of a task (``Family.options`` taken from its hyperparameters);
+        with a model, its ``retrieval_layer`` fills ``layer`` unless the hyperparameters set it."""
+        from xstilts.families import family_options
+        from xstilts.registry import get_family
+
+        family = get_family(TASKS[task].family)
+        opts = family_options(family, self.hparams(task, phase))
+        layer = self.model(model).get("retrieval_layer") if model else None
+        if "layer" in family.options and "layer" not in opts and layer is not None:
+            opts["layer"] = int(layer)
+        return opts
+
     def max_length(self, task: str) -> int:
         return int(self.hparams(task, "target" if "target" in TASKS[task].roles else "intermediate")["max_length"])
 

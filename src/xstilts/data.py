@@ -142,7 +142,7 @@ def expand_configs(task: Task, src: Source, local_root: str | None) -> Source:
     if local_root:
         base = Path(local_root) / src.repo
         every = sorted(d.name for d in base.iterdir()
-                       if any((d / f"{src.split}{ext}").exists() for ext in (".parquet", ".jsonl"))
+                       if any((d / f"{src.split}{ext}").exists() for ext in LOCAL_FORMATS)
                        ) if base.is_dir() else []
         if not every:
             raise DataError(f"{src.describe()}: no config under {base} holds a {src.split} split")
@@ -187,14 +187,7 @@ def load_examples(task: Task, part: str, local_root: str | None, limit: int | No
     rows, origin = _read_rows(expand_configs(task, src, local_root), local_root)
     family = get_family(task.family)
     examples = family.convert(rows, task, src.schema, origin)
-    if limit is not None and hasattr(family, "limit_examples"):  # e.g. queries of a ranking pool
-        return family.limit_examples(examples, limit, seed)
-    if limit is not None and len(examples) > limit:
-        import random
-
-        idx = sorted(random.Random(seed).sample(range(len(examples)), limit))
-        examples = [examples[i] for i in idx]
-    return examples
+    return examples if limit is None else family.limit_examples(examples, limit, seed)
 
 
 def write_features(path: str | os.PathLike, feats: list[dict], schema: pa.Schema) -> None:

@@ -81,9 +81,10 @@ def profile_target(cfg, model_name: str, target: str, out_dir: str) -> dict:
         write_json_file=False)
     prof.update({"model": model_name, "target": target, "benchmark": cfg.benchmark,
                  "family": task.family, "sequences_per_example": len(feats[0]["seqs"])})
-    if hasattr(family, "search_cost"):  # retrieval: the search after embedding every sentence
-        prof["search"] = family.search_cost(task, feats, model.hidden_size,
-                                            repeats=int(spec.get("latency_repeats", 30)))
+    search = family.search_cost(task, feats, model.hidden_size,  # retrieval: after embedding
+                                repeats=int(spec.get("latency_repeats", 30)))
+    if search is not None:
+        prof["search"] = search
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     Path(paths.inference_profile(model_name, target)).write_text(json.dumps(prof, indent=2))
     return prof

@@ -87,12 +87,7 @@ def cell_model_of(model, inter, target, seed):
 def eval_param(model, target):
     """What evaluation reads from the config besides the checkpoint (decoding options such as
     QA's max_answer_length, the retrieval layer): changing it reruns the evaluation."""
-    from xstilts.families import family_options
-    from xstilts.registry import get_family
-
-    opts = family_options(get_family(get_task(target).family), CFG.hparams(target, "target"))
-    return json.dumps({"options": opts, "retrieval_layer": CFG.model(model).get("retrieval_layer")},
-                      sort_keys=True)
+    return json.dumps(CFG.options(target, "target", model=model), sort_keys=True)
 
 
 def hp_param(task, phase):

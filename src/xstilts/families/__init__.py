@@ -103,6 +103,20 @@ class Family:
         fn = self.converters[schema]
         return [fn(row, task, f"{source_desc} row {i}") for i, row in enumerate(rows)]
 
+    def limit_examples(self, examples: list[dict], limit: int, seed: int) -> list[dict]:
+        """A seeded random subset of ``limit`` examples in their order (the English dev subset
+        of early stopping)."""
+        if len(examples) <= limit:
+            return examples
+        import random
+
+        idx = sorted(random.Random(seed).sample(range(len(examples)), limit))
+        return [examples[i] for i in idx]
+
+    def search_cost(self, task, feats: list[dict], hidden: int, repeats: int = 5) -> dict | None:
+        """Serving cost beyond the encoder forward (retrieval: the search), or None."""
+        return None
+
     def with_labels(self, task, train_examples: Callable[[], list[dict]]):
         """The task with its full label set; ``train_examples()`` loads the English training
         examples, for families whose label set is open (read from data, e.g. CCG supertags)."""

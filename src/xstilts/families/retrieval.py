@@ -261,8 +261,7 @@ class Retrieval(Family):
                    for ex in examples if ex["lang"] == primary]
         return queries + pool
 
-    @staticmethod
-    def limit_examples(examples, limit, seed):
+    def limit_examples(self, examples, limit, seed):
         """The dev subset of early stopping: ``limit`` random queries (or source sentences)
         with the whole candidate pool, which a subset must not lose."""
         import random
