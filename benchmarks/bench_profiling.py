@@ -16,7 +16,7 @@ import time
 import torch
 from transformers import XLMRobertaConfig, XLMRobertaModel
 
-from xstilts import profiling as P
+from xstilts.stages import profiling as P
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from xstilts.aggregate import (
+from xstilts.analysis.aggregate import (
     CELLS_SCHEMA,
     JOBS_SCHEMA,
     LANGUAGES_SCHEMA,

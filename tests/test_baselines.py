@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from xstilts.baselines import overlap_rule_baseline, overlap_stats, run_baselines, task_baselines
-from xstilts.evaluate import evaluate_baselines
-from xstilts.registry import get_task
+from xstilts.analysis.baselines import overlap_rule_baseline, overlap_stats, run_baselines, task_baselines
+from xstilts.stages.evaluate import evaluate_baselines
+from xstilts.core.registry import get_task
 from xstilts.toy import TOY_LANGUAGES, generate
 
 LANGS = ("en",) + TOY_LANGUAGES

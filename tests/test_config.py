@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xstilts.config import ConfigError, load, validate
+from xstilts.core.config import ConfigError, load, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from xstilts.data import DataError, load_examples, local_file, read_rows
-from xstilts.families import ConversionError
-from xstilts.registry import get_task
+from xstilts.stages.data import DataError, load_examples, local_file, read_rows
+from xstilts.tasks.families import ConversionError
+from xstilts.core.registry import get_task
 
 
 def write(root, repo, config, split, rows, fmt="parquet"):

@@ -44,10 +44,12 @@ def worker(out: str) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from xstilts import cli, distributed
-    from xstilts.config import load
-    from xstilts.models import XstiltsModel, load_encoder
-    from xstilts.train import set_seed, train_phase
+    from xstilts import cli
+
+    from xstilts.stages import distributed
+    from xstilts.core.config import load
+    from xstilts.stages.models import XstiltsModel, load_encoder
+    from xstilts.stages.train import set_seed, train_phase
 
     torch.set_num_threads(1)
     cfg = load("c.yaml")
@@ -58,7 +60,7 @@ def worker(out: str) -> None:
     cost = train_phase(model, [td], cfg.hparams(TARGET, "target"), phase="target", seed=SEED,
                        device=torch.device("cpu"), pad_id=1, log=lambda *_: None)
     if distributed.is_main_process():
-        from xstilts.train import TaskData, dev_score
+        from xstilts.stages.train import TaskData, dev_score
 
         # accuracy on the training set, of the restored best state
         cost["train_accuracy"] = dev_score(model, TaskData(td.task, td.family, [], td.train), 64,
@@ -76,7 +78,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-from xstilts import paths  # noqa: E402
+from xstilts.core import paths  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +159,7 @@ def test_rule_command_runs_multitask_phase_with_torchrun(world):
     """The command the intermediate rule runs for nproc=2 (DDP where each step leaves one
     task's head unused); only rank 0 logs and writes the checkpoint."""
     from xstilts import cli
-    from xstilts.distributed import launcher, shell_launcher
+    from xstilts.stages.distributed import launcher, shell_launcher
 
     d = world
     assert launcher(2) == "torchrun --standalone --nproc_per_node 2 -m xstilts.cli"

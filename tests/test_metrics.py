@@ -2,7 +2,7 @@
 
 import pytest
 
-from xstilts import metrics as M
+from xstilts.analysis import metrics as M
 
 
 def test_accuracy_exact_equality():

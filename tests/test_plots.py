@@ -11,9 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_aggregate import LATENCY, MODELS, SCORES, write_artifacts  # noqa: E402
 
-from xstilts.aggregate import aggregate  # noqa: E402
-from xstilts.plots import figure_names, language_order, make_figures  # noqa: E402
-from xstilts.report import make_report  # noqa: E402
+from xstilts.analysis.aggregate import aggregate  # noqa: E402
+from xstilts.analysis.plots import figure_names, language_order, make_figures  # noqa: E402
+from xstilts.analysis.report import make_report  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -117,7 +117,7 @@ def test_bad_plot_config(tables, tmp_path):
 
 
 def test_language_order_follows_eval_json(tables):
-    from xstilts.aggregate import read_tables
+    from xstilts.analysis.aggregate import read_tables
 
     _, langs, _ = read_tables(tables)
     assert language_order(langs) == ["en", "qaa", "qab"]

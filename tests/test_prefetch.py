@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from xstilts import prefetch
-from xstilts.config import load
-from xstilts.data import expand_configs, source_parts
-from xstilts.registry import TASKS
-from xstilts.tasks.classification import PAWSX_LANGS, XCOPA_LANGS
-from xstilts.tasks.qa import MLQA_LANGS, XQUAD_LANGS
-from xstilts.tasks.tagging import PANX_LANGS, UDPOS_CONFIG
-from xstilts.tasks.retrieval import TATOEBA_ISO3, XQUAD_R_LANGS
-from xstilts.tasks.sources import REVISIONS
+from xstilts.stages import prefetch
+from xstilts.core.config import load
+from xstilts.stages.data import expand_configs, source_parts
+from xstilts.core.registry import TASKS
+from xstilts.tasks.catalog.classification import PAWSX_LANGS, XCOPA_LANGS
+from xstilts.tasks.catalog.qa import MLQA_LANGS, XQUAD_LANGS
+from xstilts.tasks.catalog.tagging import PANX_LANGS, UDPOS_CONFIG
+from xstilts.tasks.catalog.retrieval import TATOEBA_ISO3, XQUAD_R_LANGS
+from xstilts.tasks.catalog.sources import REVISIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 XTREME = REVISIONS["google/xtreme"]
@@ -121,7 +121,7 @@ def test_local_mirror_tasks_are_not_fetched(paper, tmp_path):
     cfg, _ = paper
     import copy
 
-    from xstilts.config import validate
+    from xstilts.core.config import validate
 
     raw = copy.deepcopy(cfg.raw)
     raw["data"] = {"local_root": None, "tasks": {"cosmosqa": str(tmp_path), "mewslix": str(tmp_path)}}
@@ -154,8 +154,8 @@ def test_toy_mode_plans_nothing_and_writes_a_manifest(tmp_path):
 def test_offline_missing_dataset_gives_a_clear_error(tmp_path):
     """A job on an offline node whose split was never prefetched: the error names the split and
     says how to fix it."""
-    code = ("from xstilts.data import DataError, read_hub\n"
-            "from xstilts.registry import get_task\n"
+    code = ("from xstilts.stages.data import DataError, read_hub\n"
+            "from xstilts.core.registry import get_task\n"
             "try:\n"
             "    read_hub(get_task('pawsx').test_source('de'))\n"
             "except DataError as err:\n"

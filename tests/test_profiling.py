@@ -1,4 +1,4 @@
-"""Tests for xstilts.profiling: FLOPs vs analytic, params, latency, throughput, memory, traces,
+"""Tests for xstilts.stages.profiling: FLOPs vs analytic, params, latency, throughput, memory, traces,
 training cost accounting. Tiny XLM-R models on CPU, fast (a few seconds)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from transformers import XLMRobertaConfig, XLMRobertaModel
 
-from xstilts import profiling as P
+from xstilts.stages import profiling as P
 
 COST_KEYS = {"phase", "steps", "examples", "tokens", "flops", "wall_s", "device", "device_hours",
              "peak_mem_mb", "tokens_per_s", "best_step", "stopped_early"}

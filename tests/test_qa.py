@@ -10,11 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from xstilts.data import load_examples
-from xstilts.families import ConversionError
-from xstilts.families.qa import FAMILY as QA, answer_em_f1, decode, overlap_answer, windows
-from xstilts.registry import get_task
-from xstilts.score import score_predictions
+from xstilts.stages.data import load_examples
+from xstilts.tasks.families import ConversionError
+from xstilts.tasks.families.qa import FAMILY as QA, answer_em_f1, decode, overlap_answer, windows
+from xstilts.core.registry import get_task
+from xstilts.analysis.score import score_predictions
 
 ANSWERS = pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int32()))])
 SQUAD = pa.schema([("id", pa.string()), ("title", pa.string()), ("context", pa.string()),
@@ -223,7 +223,7 @@ def test_score_is_em_f1_mean_and_submission_files_round_trip(tmp_path):
 
 
 def test_toy_languages_use_mlqa_whitespace_rules_in_eval_and_score(tmp_path):
-    from xstilts.metrics import mlqa_language
+    from xstilts.analysis.metrics import mlqa_language
 
     assert [mlqa_language(x) for x in ("qaa", "qtz", "de", "zh", "fr", "qza")] == \
         ["hi", "hi", "de", "zh", "fr", "qza"]

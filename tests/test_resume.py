@@ -21,7 +21,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xstilts import paths
+from xstilts.core import paths
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL, TARGET, SEED = "nano-1x32", "pawsx", 1

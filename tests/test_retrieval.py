@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from xstilts.data import DataError, load_examples
-from xstilts.families import retrieval as R
-from xstilts.registry import get_family, get_task
+from xstilts.stages.data import DataError, load_examples
+from xstilts.tasks.families import retrieval as R
+from xstilts.core.registry import get_family, get_task
 from xstilts.toy import generate
 
 FAM = get_family("retrieval")
@@ -85,7 +85,7 @@ def test_mine_mode_threshold_from_sample_applied_to_test():
 def _tiny_model(layers=2):
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from xstilts.models import XstiltsModel
+    from xstilts.stages.models import XstiltsModel
 
     torch.manual_seed(0)
     cfg = XLMRobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=layers,
@@ -95,7 +95,7 @@ def _tiny_model(layers=2):
 
 
 def test_mean_pooling_ignores_padding():
-    from xstilts.train import predict
+    from xstilts.stages.train import predict
 
     model = _tiny_model()
     task = get_task("tatoeba")
@@ -223,8 +223,8 @@ def test_mewslix_local_mirror_and_clear_error(tmp_path):
     train = load_examples(task, "train", str(root))
     assert train == [{"id": "t1", "question": "Paris : went to Paris", "answer": "capital of France"}]
     # submission format: {mention id: [ranked entity ids]}, scored by `xstilts score` (MRR@20)
-    from xstilts.evaluate import write_labels
-    from xstilts.score import score_predictions
+    from xstilts.stages.evaluate import write_labels
+    from xstilts.analysis.score import score_predictions
 
     write_labels(task, {"de": test}, tmp_path / "labels")
     FAM.write_predictions(task, [["Q90", "Q64"]], ["m1"], tmp_path / "pred", "de")
@@ -235,8 +235,8 @@ def test_mewslix_local_mirror_and_clear_error(tmp_path):
 def test_submission_files_round_trip_through_score(toy_root, tmp_path):
     """Gold written by ``gold()`` and predictions with one known error, scored by ``xstilts
     score`` (percentages)."""
-    from xstilts.evaluate import write_labels
-    from xstilts.score import score_predictions
+    from xstilts.stages.evaluate import write_labels
+    from xstilts.analysis.score import score_predictions
 
     for name, lang in (("tatoeba", "qaa"), ("bucc2018", "qad")):
         task = get_task(name)
@@ -281,12 +281,12 @@ def test_lareqa_dual_encoder_trains_above_chance(tmp_path):
     chance, and above the untrained encoder."""
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from xstilts.data import prepare, read_features
-    from xstilts.evaluate import evaluate_cell
-    from xstilts.models import XstiltsModel, train_tokenizer
+    from xstilts.stages.data import prepare, read_features
+    from xstilts.stages.evaluate import evaluate_cell
+    from xstilts.stages.models import XstiltsModel, train_tokenizer
     from xstilts.toy.retrieval_twins import RetrievalTwins
     from xstilts.toy.world import build_world
-    from xstilts.train import TaskData, train_phase
+    from xstilts.stages.train import TaskData, train_phase
 
     torch.set_num_threads(1)
     root = tmp_path / "toy"
@@ -346,9 +346,9 @@ def test_tatoeba_mlm_model_above_chance_and_middle_layer_beats_embeddings(tmp_pa
     Measured (toy seed 0, 200 sentences, chance 0.005), layer 0 -> 1: qaa .775 -> .86,
     qab .28 -> .375, qac .155 -> .225, qad .14 -> .155.  With the default toy pretraining
     (250 steps, batch 16, lr 5e-4) the embedding layer wins instead (qaa .71 vs .545)."""
-    from xstilts.models import XstiltsModel, load_encoder, train_tokenizer
-    from xstilts.pretrain import pretrain_mlm
-    from xstilts.train import predict
+    from xstilts.stages.models import XstiltsModel, load_encoder, train_tokenizer
+    from xstilts.stages.pretrain import pretrain_mlm
+    from xstilts.stages.train import predict
 
     torch.set_num_threads(1)
     langs = ["en", "qaa", "qab", "qac", "qad"]

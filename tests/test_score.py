@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from xstilts import score as S
+from xstilts.analysis import score as S
 
 
 def _write(root, task, lang, text, ext="tsv"):

@@ -9,11 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from xstilts.data import DataError, load_examples, task_with_labels
-from xstilts.families import ConversionError
-from xstilts.families.tagging import FAMILY, IGNORE, chunk_words
-from xstilts.registry import get_task
-from xstilts.score import score_file
+from xstilts.stages.data import DataError, load_examples, task_with_labels
+from xstilts.tasks.families import ConversionError
+from xstilts.tasks.families.tagging import FAMILY, IGNORE, chunk_words
+from xstilts.core.registry import get_task
+from xstilts.analysis.score import score_file
 
 CLS, SEP, UNK = 0, 2, 3
 
@@ -199,7 +199,7 @@ def test_ccg_tsv_reader_open_tags_and_errors(tmp_path):
 def test_open_label_set_survives_manifest_and_checkpoint(tmp_path):
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from xstilts.models import XstiltsModel, load_task_model
+    from xstilts.stages.models import XstiltsModel, load_task_model
 
     ccg = get_task("ccg")
     (tmp_path / "data").mkdir()

@@ -60,7 +60,7 @@ CELLS = [(i, t) for t in TARGETS for i in ("none", "mnli", "multitask", "scratch
 
 
 def test_every_artifact_is_written(run):
-    from xstilts.score import TASKS as SUBMISSION
+    from xstilts.analysis.score import TASKS as SUBMISSION
 
     r = run / "results"
     for inter, target in CELLS:
@@ -146,7 +146,7 @@ def test_second_run_is_a_noop(run):
 def test_plot_code_or_config_change_reruns_only_figures(run):
     # Snakemake reruns for a newer input only when its content changed (a bare touch is not
     # enough), so the test edits the plotting code and puts it back.
-    plots = ROOT / "src/xstilts/plots.py"
+    plots = ROOT / "src/xstilts/analysis/plots.py"
     code, stat = plots.read_bytes(), plots.stat()
     try:
         plots.write_bytes(code + b"\n# edited by test_workflow\n")

@@ -1,7 +1,7 @@
 """``xstilts <stage> ...``: one subcommand per workflow stage.
 
 Every stage can be run by hand for one cell; output paths default to the path contract
-(``xstilts.paths``), so ``xstilts target --model tiny-2x64 --inter mnli --target xnli --seed 1``
+(``xstilts.core.paths``), so ``xstilts target --model tiny-2x64 --inter mnli --target xnli --seed 1``
 writes exactly what Snakemake would.  The config defaults to ``$XSTILTS_CONFIG`` (set by the
 Snakefile to the merged, validated config) or ``config/config.yaml``.
 """
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from xstilts import paths
+from xstilts.core import paths
 
 STAGES: dict[str, tuple[str, callable]] = {}
 
@@ -28,7 +28,7 @@ def stage(name: str, help: str):
 
 
 def _config(args):
-    from xstilts.config import load
+    from xstilts.core.config import load
 
     return load(args.config)
 
@@ -56,7 +56,7 @@ def _tokenizer_path(cfg, model: str) -> str:
 # ---------------------------------------------------------------------------- data stages
 @stage("prefetch", "snapshot every Hub model and dataset split of the config into the HF cache")
 def cmd_prefetch(args):
-    from xstilts import prefetch
+    from xstilts.stages import prefetch
 
     cfg = _config(args)
     plan = prefetch.plan(cfg)
@@ -94,7 +94,7 @@ def cmd_tokenizer(args):
     spec = cfg.raw["tokenizers"][args.name]
     out = args.out or paths.tokenizer_dir(args.name)
     if cfg.is_toy:
-        from xstilts.models import train_tokenizer
+        from xstilts.stages.models import train_tokenizer
 
         files = [paths.toy_corpus(lang) for lang in ["en", *cfg.toy_languages]]
         tok = train_tokenizer(files, spec["train"]["vocab_size"], out)
@@ -108,9 +108,9 @@ def cmd_tokenizer(args):
 
 @stage("prepare", "tokenize one task into the cache shared by a tokenizer")
 def cmd_prepare(args):
-    from xstilts.data import prepare
-    from xstilts.models import load_tokenizer
-    from xstilts.registry import get_task
+    from xstilts.stages.data import prepare
+    from xstilts.stages.models import load_tokenizer
+    from xstilts.core.registry import get_task
 
     cfg = _config(args)
     task = get_task(args.task)
@@ -128,9 +128,9 @@ def cmd_prepare(args):
 
 @stage("labels", "write a target's gold test labels in the XTREME submission layout")
 def cmd_labels(args):
-    from xstilts.data import load_examples
-    from xstilts.evaluate import write_labels
-    from xstilts.registry import get_task
+    from xstilts.stages.data import load_examples
+    from xstilts.stages.evaluate import write_labels
+    from xstilts.core.registry import get_task
 
     cfg = _config(args)
     task = get_task(args.target)
@@ -143,8 +143,8 @@ def cmd_labels(args):
 
 @stage("baseline", "trivial non-neural baselines of a target (length+shared tokens, overlap)")
 def cmd_baseline(args):
-    from xstilts.evaluate import evaluate_baselines
-    from xstilts.registry import get_task
+    from xstilts.stages.evaluate import evaluate_baselines
+    from xstilts.core.registry import get_task
 
     cfg = _config(args)
     task = get_task(args.target)
@@ -160,7 +160,7 @@ def cmd_baseline(args):
 # ---------------------------------------------------------------------------- model stages
 @stage("base", "the pretrained encoder: Hub snapshot (real) or toy MLM pretraining")
 def cmd_base(args):
-    from xstilts.train import resolve_device
+    from xstilts.stages.train import resolve_device
 
     cfg = _config(args)
     spec = cfg.model(args.model)
@@ -168,8 +168,8 @@ def cmd_base(args):
     device = resolve_device(cfg.raw.get("device", "auto"))
     _threads(cfg, device)
     if cfg.is_toy:
-        from xstilts.models import load_tokenizer
-        from xstilts.pretrain import pretrain_mlm
+        from xstilts.stages.models import load_tokenizer
+        from xstilts.stages.pretrain import pretrain_mlm
 
         pre = cfg.raw.get("pretrain", {})
         tok = load_tokenizer(_tokenizer_path(cfg, args.model))
@@ -181,7 +181,7 @@ def cmd_base(args):
         _log(f"{args.model}: MLM loss {cost['mlm_loss_first']:.2f} -> {cost['mlm_loss_last']:.2f} "
              f"in {cost['wall_s']:.0f}s")
     else:
-        from xstilts.models import snapshot_base
+        from xstilts.stages.models import snapshot_base
 
         snapshot_base(spec["hf_id"], spec.get("revision"), out)
         _write_json(paths.checkpoint_done(out), {"phase": "download", "hf_id": spec["hf_id"],
@@ -191,9 +191,9 @@ def cmd_base(args):
 
 
 def _task_data(cfg, model: str, task_name: str, phase: str, with_dev: bool = True):
-    from xstilts.data import read_features, task_with_labels
-    from xstilts.registry import get_family, get_task
-    from xstilts.train import TaskData
+    from xstilts.stages.data import read_features, task_with_labels
+    from xstilts.core.registry import get_family, get_task
+    from xstilts.stages.train import TaskData
 
     d = paths.data_dir(cfg.tokenizer_of(model), task_name)
     task = task_with_labels(get_task(task_name), d)  # an open label set is known from the data
@@ -207,9 +207,9 @@ def _train(cfg, model_name: str, init_dir: str, task_names: list[str], phase: st
            out: str, random_init: bool, extra: dict):
     import hashlib
 
-    from xstilts import distributed
-    from xstilts.models import XstiltsModel, load_encoder, load_tokenizer
-    from xstilts.train import Preempted, clear_state, resolve_device, set_seed, train_phase
+    from xstilts.stages import distributed
+    from xstilts.stages.models import XstiltsModel, load_encoder, load_tokenizer
+    from xstilts.stages.train import Preempted, clear_state, resolve_device, set_seed, train_phase
 
     device = resolve_device(cfg.raw.get("device", "auto"))
     _threads(cfg, device)
@@ -268,10 +268,10 @@ def cmd_target(args):
 
 @stage("evaluate", "zero-shot evaluation of a cell in every language of its target")
 def cmd_evaluate(args):
-    from xstilts.evaluate import evaluate_cell
-    from xstilts.models import XstiltsModel, load_encoder, load_task_model, load_tokenizer
-    from xstilts.registry import get_task
-    from xstilts.train import resolve_device
+    from xstilts.stages.evaluate import evaluate_cell
+    from xstilts.stages.models import XstiltsModel, load_encoder, load_task_model, load_tokenizer
+    from xstilts.core.registry import get_task
+    from xstilts.stages.train import resolve_device
 
     cfg = _config(args)
     m, i, t, s = args.model, args.inter, args.target, args.seed
@@ -301,7 +301,7 @@ def cmd_evaluate(args):
 
 @stage("profile", "inference profile of a (model, target): latency, throughput, FLOPs, memory, trace")
 def cmd_profile(args):
-    from xstilts.inference import profile_target
+    from xstilts.stages.inference import profile_target
 
     cfg = _config(args)
     out = args.out or paths.inference_profile_dir(args.model, args.target)
@@ -312,7 +312,7 @@ def cmd_profile(args):
 
 @stage("cell-profile", "a cell's training cost (both phases) + link to its inference profile")
 def cmd_cell_profile(args):
-    from xstilts.inference import cell_profile
+    from xstilts.stages.inference import cell_profile
 
     m, i, t, s = args.model, args.inter, args.target, args.seed
     prof = cell_profile(m, i, t, s)
@@ -322,7 +322,7 @@ def cmd_cell_profile(args):
 # ---------------------------------------------------------------------------- outputs
 @stage("aggregate", "collect every cell's artifacts into parquet tables")
 def cmd_aggregate(args):
-    from xstilts.aggregate import aggregate_results
+    from xstilts.analysis.aggregate import aggregate_results
 
     cfg = _config(args)
     out = args.out or paths.tables_dir()
@@ -333,7 +333,7 @@ def cmd_aggregate(args):
 
 @stage("plots", "efficiency-versus-accuracy figures from the parquet tables")
 def cmd_plots(args):
-    from xstilts.plots import make_figures
+    from xstilts.analysis.plots import make_figures
 
     cfg = _config(args)
     plots = cfg.raw.get("plots", {})
@@ -345,7 +345,7 @@ def cmd_plots(args):
 
 @stage("report", "the HTML report from tables and figures")
 def cmd_report(args):
-    from xstilts.report import make_report
+    from xstilts.analysis.report import make_report
 
     cfg = _config(args)
     make_report(args.tables or paths.tables_dir(), args.figures or paths.figures_dir(),
@@ -393,11 +393,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "score":
-        from xstilts.score import main as score_main
+        from xstilts.analysis.score import main as score_main
 
         return score_main(argv[1:])
     args = _parser().parse_args(argv)
-    from xstilts.config import ConfigError
+    from xstilts.core.config import ConfigError
 
     try:
         STAGES[args.stage][1](args)

@@ -6,11 +6,11 @@ import sys
 
 import yaml
 
-from xstilts import paths as P
-from xstilts.config import ConfigError, validate
-from xstilts.prefetch import manifest_path as prefetch_manifest_path
-from xstilts.prefetch import plan as prefetch_plan
-from xstilts.registry import get_task
+from xstilts.core import paths as P
+from xstilts.core.config import ConfigError, validate
+from xstilts.stages.prefetch import manifest_path as prefetch_manifest_path
+from xstilts.stages.prefetch import plan as prefetch_plan
+from xstilts.core.registry import get_task
 
 try:
     CFG = validate(config, source="config (config/config.yaml + --configfile/--config overrides)")
@@ -43,8 +43,8 @@ TABLES = ["cells", "languages", "jobs"]
 FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown",
                 "jobs_by_rule", "layer_sweep"]
 # plotting and report code are inputs of their rules: editing them reruns exactly those rules
-PLOTS_CODE = os.path.join(workflow.basedir, "src/xstilts/plots.py")
-REPORT_CODE = os.path.join(workflow.basedir, "src/xstilts/report.py")
+PLOTS_CODE = os.path.join(workflow.basedir, "src/xstilts/analysis/plots.py")
+REPORT_CODE = os.path.join(workflow.basedir, "src/xstilts/analysis/report.py")
 FIGURES = [f"{P.figures_dir()}/{n}.{ext}" for n in FIGURE_NAMES
            for ext in CFG.raw.get("plots", {}).get("formats", ["png", "svg"])]
 

@@ -1,6 +1,6 @@
 # Intermediate-task training: one English task, or the multitask mixture.
 
-from xstilts.distributed import shell_launcher
+from xstilts.stages.distributed import shell_launcher
 
 
 def nproc_of(model):

@@ -1,1 +1,1 @@
-"""Registry entries, one module per family; ``xstilts.registry`` collects them."""
+"""Tasks: the family code (``families/``) and the registry entries (``catalog/``)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from xstilts.registry import TASKS
+from xstilts.core.registry import TASKS
 from xstilts.toy import items as I
 from xstilts.toy.render import Token
 from xstilts.toy.world import stable_rng

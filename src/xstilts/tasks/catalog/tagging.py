@@ -7,8 +7,8 @@ CCGbank is licensed and not on the Hub: it is read from a local folder given in 
 
 from __future__ import annotations
 
-from xstilts.registry import Source, Task
-from xstilts.tasks.sources import hub
+from xstilts.core.registry import Source, Task
+from xstilts.tasks.catalog.sources import hub
 
 #: google/xtreme ``udpos.*`` class-label names (Universal Dependencies v2.5 UPOS, Hub order)
 UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON",

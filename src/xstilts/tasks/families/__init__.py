@@ -186,8 +186,8 @@ class Family:
 
     # ---- trivial baselines ----------------------------------------------------------------
     def baselines(self, task, train: list[dict], evals: dict[str, list[dict]]) -> dict:
-        """``{baseline name: {lang: score}}`` of non-neural baselines (see ``xstilts.baselines``)."""
-        from xstilts.baselines import run_baselines, sentence_kind
+        """``{baseline name: {lang: score}}`` of non-neural baselines (see ``xstilts.analysis.baselines``)."""
+        from xstilts.analysis.baselines import run_baselines, sentence_kind
 
         return run_baselines({"train": train, **evals}, sentence_kind(task, train))
 
@@ -199,7 +199,7 @@ class Family:
         return task.labels[idx] if task.labels else str(idx)
 
     def submission_ext(self, task) -> str:
-        from xstilts.score import TASKS as SUBMISSION
+        from xstilts.analysis.score import TASKS as SUBMISSION
 
         return SUBMISSION[task.name].ext if task.name in SUBMISSION else "tsv"
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from xstilts import metrics as M
+from xstilts.analysis import metrics as M
 
 __all__ = [
     "TaskSpec",

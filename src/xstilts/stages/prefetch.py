@@ -13,7 +13,7 @@ revision)`` dataset splits that the config's jobs will read), then *fetches* (:f
 
 Then it writes a manifest (``results/prefetch/manifest.json``: what was fetched, the resolved
 commits, row counts).  Compute jobs run with ``HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1``;
-anything missing fails with an error naming it (``xstilts.data.read_hub``).  Tasks with a local
+anything missing fails with an error naming it (``xstilts.stages.data.read_hub``).  Tasks with a local
 mirror (``data.local_root`` / ``data.tasks``) are not fetched.  Toy mode needs no Hub: the plan
 is empty.
 """
@@ -26,9 +26,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from xstilts import paths
-from xstilts.data import expand_configs, source_parts
-from xstilts.registry import Source, get_task
+from xstilts.core import paths
+from xstilts.stages.data import expand_configs, source_parts
+from xstilts.core.registry import Source, get_task
 
 # what a model snapshot keeps: configs, tokenizer files (json/txt/sentencepiece), safetensors
 MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xstilts.registry import Source, Task, get_family
+from xstilts.core.registry import Source, Task, get_family
 
 
 class DataError(RuntimeError):

@@ -38,8 +38,8 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from xstilts import metrics as M
-from xstilts.families import ConversionError, Family, label_index, require
+from xstilts.analysis import metrics as M
+from xstilts.tasks.families import ConversionError, Family, label_index, require
 
 IGNORE = -100
 DEFAULT_CHUNK_CONTEXT = 64

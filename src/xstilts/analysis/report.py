@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from xstilts.aggregate import read_tables, summarize_seeds
-from xstilts.plots import (
+from xstilts.analysis.aggregate import read_tables, summarize_seeds
+from xstilts.analysis.plots import (
     benchmark_tag,
     human_count,
     language_order,
@@ -205,7 +205,7 @@ def _languages_section(langs: pd.DataFrame, target: str) -> str:
 def _layer_sweep_section(langs: pd.DataFrame, target: str) -> str:
     """Retrieval targets: the score at every pooled layer (mean over zero-shot languages and
     seeds) per (model, inter); the headline layer in bold.  Empty when the target has none."""
-    from xstilts.plots import layer_sweep_table
+    from xstilts.analysis.plots import layer_sweep_table
 
     d = layer_sweep_table(langs)
     d = d[(d["target"] == target) & d["is_zero_shot"]]
@@ -303,7 +303,7 @@ def make_report(
 
     Args:
         tables_dir: directory with the parquet tables (``results/tables``).
-        figures_dir: directory with the figures of :func:`xstilts.plots.make_figures`
+        figures_dir: directory with the figures of :func:`xstilts.analysis.plots.make_figures`
             (``reports/figures``); PNG is used, SVG when there is no PNG.
         out_html: output file (``reports/report.html``); parent directories are created.
         embed: ``True``: figures embedded as base64 (one self-contained file); ``False``:

@@ -15,14 +15,14 @@ ENGLISH = "en"
 # The families whose code exists.  A task of another family is kept in the registry (so a
 # config can name it and the DAG can say what is missing) but has no jobs yet.
 FAMILY_MODULES = {
-    "classification": "xstilts.families.classification",
-    "multiple_choice": "xstilts.families.multiple_choice",
-    "qa": "xstilts.families.qa",
-    "retrieval": "xstilts.families.retrieval",
-    "tagging": "xstilts.families.tagging",
+    "classification": "xstilts.tasks.families.classification",
+    "multiple_choice": "xstilts.tasks.families.multiple_choice",
+    "qa": "xstilts.tasks.families.qa",
+    "retrieval": "xstilts.tasks.families.retrieval",
+    "tagging": "xstilts.tasks.families.tagging",
 }
-TASK_MODULES = ("xstilts.tasks.classification", "xstilts.tasks.qa", "xstilts.tasks.retrieval",
-                "xstilts.tasks.tagging", "xstilts.tasks.planned")
+TASK_MODULES = ("xstilts.tasks.catalog.classification", "xstilts.tasks.catalog.qa", "xstilts.tasks.catalog.retrieval",
+                "xstilts.tasks.catalog.tagging", "xstilts.tasks.catalog.planned")
 
 
 @dataclass(frozen=True)

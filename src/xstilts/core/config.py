@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from xstilts import paths
-from xstilts.registry import TASKS
+from xstilts.core import paths
+from xstilts.core.registry import TASKS
 
 DEFAULT_RESOURCES = {"gpus": 0, "cpus": 1, "mem_mb": 4000, "runtime": 60}
 
@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 
 
 def _schema() -> dict:
-    text = resources.files("xstilts").joinpath("schemas/config.schema.yaml").read_text()
+    text = resources.files("xstilts").joinpath("core/schemas/config.schema.yaml").read_text()
     return yaml.safe_load(text)
 
 
@@ -187,8 +187,8 @@ class Config:
     def options(self, task: str, phase: str, model: str | None = None) -> dict:
         """The family options of a task (``Family.options`` taken from its hyperparameters);
         with a model, its ``retrieval_layer`` fills ``layer`` unless the hyperparameters set it."""
-        from xstilts.families import family_options
-        from xstilts.registry import get_family
+        from xstilts.tasks.families import family_options
+        from xstilts.core.registry import get_family
 
         family = get_family(TASKS[task].family)
         opts = family_options(family, self.hparams(task, phase))

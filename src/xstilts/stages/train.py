@@ -15,7 +15,7 @@ the job; the rerun finds the state and resumes.  The caller deletes the state af
 checkpoint is written (:func:`clear_state`).
 
 Data parallelism: launched by ``torchrun`` the same loop runs in every process
-(:mod:`xstilts.distributed`): each rank takes a shard of the same global batch, DDP averages the
+(:mod:`xstilts.stages.distributed`): each rank takes a shard of the same global batch, DDP averages the
 gradients, the dev score is reduced over ranks, and only rank 0 saves.
 """
 
@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from xstilts import distributed
-from xstilts.profiling import CostMeter
+from xstilts.stages import distributed
+from xstilts.stages.profiling import CostMeter
 
 STATE_FILE = "state.json"
 STATE_VERSION = 1

@@ -5,7 +5,7 @@ its docstring names the function it matches and the behaviour that matters for
 equal numbers, including the official quirks that are kept on purpose.
 
 Scale: every function returns *fractions* in [0, 1]. The official scorer reports
-``100 * value``; :mod:`xstilts.score` does that multiplication, so the numbers it
+``100 * value``; :mod:`xstilts.analysis.score` does that multiplication, so the numbers it
 prints are the official ones.
 
 Families:

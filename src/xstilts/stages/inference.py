@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xstilts import paths
-from xstilts.registry import ENGLISH, get_family, get_task
+from xstilts.core import paths
+from xstilts.core.registry import ENGLISH, get_family, get_task
 
 # torch is imported inside the functions that need it: the per-cell cost record is a cheap
 # JSON job and should not pay for importing torch.
@@ -53,10 +53,10 @@ def batch_maker(feats: list[dict], seq_len: int, pad_id: int):
 def profile_target(cfg, model_name: str, target: str, out_dir: str) -> dict:
     import torch
 
-    from xstilts.data import read_features
-    from xstilts.models import XstiltsModel, load_encoder, load_tokenizer
-    from xstilts.profiling import profile_inference
-    from xstilts.train import resolve_device
+    from xstilts.stages.data import read_features
+    from xstilts.stages.models import XstiltsModel, load_encoder, load_tokenizer
+    from xstilts.stages.profiling import profile_inference
+    from xstilts.stages.train import resolve_device
 
     task = get_task(target)
     family = get_family(task.family)

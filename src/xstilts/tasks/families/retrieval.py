@@ -39,8 +39,8 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from xstilts import metrics as M
-from xstilts.families import ConversionError, Family, require
+from xstilts.analysis import metrics as M
+from xstilts.tasks.families import ConversionError, Family, require
 
 RETRIEVAL_SCHEMA = pa.schema([
     ("id", pa.string()), ("seqs", pa.list_(pa.list_(pa.int32()))), ("label", pa.int64()),
@@ -441,7 +441,7 @@ class Retrieval(Family):
         """``char_ngram``: the same search on TF-IDF-free bags of character 3-grams (cosine);
         ``chance``: the expected score of a random choice (1 / candidates; BUCC: nothing
         mined scores 0)."""
-        from xstilts.baselines import char_ngram_vectors
+        from xstilts.analysis.baselines import char_ngram_vectors
 
         mode = self._mode(task, None)
         out = {"char_ngram": {}, "chance": {}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from xstilts.families import Family, label_index, require
+from xstilts.tasks.families import Family, label_index, require
 
 
 def _pair(a: str, b: str):

@@ -7,7 +7,7 @@ could be verified offline, see docs/hub-sources.md): loading then uses the defau
 
 from __future__ import annotations
 
-from xstilts.registry import Source
+from xstilts.core.registry import Source
 
 REVISIONS: dict[str, str | None] = {
     "google/xtreme": "b6419ab883183e08a85be8eef7cc71562f946684",

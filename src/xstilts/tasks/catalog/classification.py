@@ -1,13 +1,13 @@
 """Sentence classification, sentence-pair classification and multiple-choice tasks.
 
 Each ``hub(...)`` names the converter (schema) that reads the rows of that Hub split; the
-converters live in ``xstilts.families.classification`` / ``multiple_choice``.
+converters live in ``xstilts.tasks.families.classification`` / ``multiple_choice``.
 """
 
 from __future__ import annotations
 
-from xstilts.registry import Task
-from xstilts.tasks.sources import hub
+from xstilts.core.registry import Task
+from xstilts.tasks.catalog.sources import hub
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 XNLI_LANGS = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")

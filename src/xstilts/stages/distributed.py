@@ -5,7 +5,7 @@ xstilts.cli <stage> ...``; torchrun sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` 
 :func:`setup` joins the process group (NCCL on GPUs, gloo on CPU).  Without those variables
 everything here degrades to the single-process no-ops, so ``train_phase`` has no second path.
 
-Conventions used by :mod:`xstilts.train`:
+Conventions used by :mod:`xstilts.stages.train`:
 
 * every rank draws the same *global* batch (the batch iterators are deterministic) and keeps
   the contiguous shard :func:`shard` gives it, so the effective batch size is the configured

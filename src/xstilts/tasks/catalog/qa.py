@@ -8,8 +8,8 @@ set apart from its English test questions, which are scored).
 
 from __future__ import annotations
 
-from xstilts.registry import Task
-from xstilts.tasks.sources import hub
+from xstilts.core.registry import Task
+from xstilts.tasks.catalog.sources import hub
 
 XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 MLQA_LANGS = ("ar", "de", "en", "es", "hi", "vi", "zh")

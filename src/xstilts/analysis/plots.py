@@ -48,7 +48,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from xstilts.aggregate import CONTROL_INTERS, read_tables, summarize_seeds  # noqa: E402
+from xstilts.analysis.aggregate import CONTROL_INTERS, read_tables, summarize_seeds  # noqa: E402
 
 __all__ = [
     "DEFAULT_PLOT_CONFIG",
@@ -564,7 +564,7 @@ def make_figures(
 
     Args:
         tables_dir: directory with ``cells.parquet``, ``languages.parquet``, ``jobs.parquet``
-            (written by :func:`xstilts.aggregate.aggregate`).
+            (written by :func:`xstilts.analysis.aggregate.aggregate`).
         out_dir: figure directory (``reports/figures``); created if missing.
         formats: matplotlib formats to write, e.g. ``("png", "svg")`` (``pdf`` works too).
         config: plot options overriding :data:`DEFAULT_PLOT_CONFIG`: ``dpi``, ``metric``

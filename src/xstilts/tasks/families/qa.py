@@ -37,8 +37,8 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from xstilts import metrics as M
-from xstilts.families import ConversionError, Family, require
+from xstilts.analysis import metrics as M
+from xstilts.tasks.families import ConversionError, Family, require
 
 FEATURE_SCHEMA = pa.schema([
     ("id", pa.string()),  # feature id: <example id>#<window>

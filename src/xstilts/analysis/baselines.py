@@ -229,9 +229,9 @@ def sentence_kind(task, train: list[dict]) -> str:
 
 def task_examples(task, local_root, languages=("en",)) -> dict:
     """``{"train": [...], <lang>: [...]}`` of a registry task, read through the same converters
-    as training (``xstilts.data``). Targets are scored on each language's test split;
+    as training (``xstilts.stages.data``). Targets are scored on each language's test split;
     English-only (intermediate) tasks on their dev split, under ``"en"``."""
-    from xstilts.data import load_examples
+    from xstilts.stages.data import load_examples
 
     out = {"train": load_examples(task, "train", local_root) if task.train is not None else []}
     for lang in languages:
@@ -242,14 +242,14 @@ def task_examples(task, local_root, languages=("en",)) -> dict:
 
 def chance(task, examples) -> float:
     """Score of guessing (1 / classes for classification; the family decides)."""
-    from xstilts.registry import get_family
+    from xstilts.core.registry import get_family
 
     return get_family(task.family).chance(task, examples)
 
 
 def task_baselines(task, local_root, languages=("en",)) -> dict:
     """The family's baselines on a registry task (toy twin or real data in the Hub schema)."""
-    from xstilts.registry import get_family
+    from xstilts.core.registry import get_family
 
     exs = task_examples(task, local_root, languages)
     train = exs.pop("train")

@@ -154,7 +154,7 @@ class XstiltsModel(nn.Module):
 
 def load_task_model(ckpt_dir: str, tasks: list, attn: str = "sdpa") -> XstiltsModel:
     """Encoder + heads of a target checkpoint, for the given registry tasks."""
-    from xstilts.registry import get_family
+    from xstilts.core.registry import get_family
 
     model = XstiltsModel(load_encoder(ckpt_dir, attn=attn))
     labels_file = Path(ckpt_dir) / "head_labels.json"

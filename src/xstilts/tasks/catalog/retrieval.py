@@ -3,13 +3,13 @@
 Tatoeba and BUCC have no training data: their cells are evaluated straight from the
 intermediate checkpoint (``Task.zero_shot``).  LAReQA and Mewsli-X fine-tune a dual encoder on
 English pairs first (XTREME-R's recipe), so they are ordinary targets of this family.
-The family code is ``xstilts.families.retrieval``; ``search`` picks its search mode.
+The family code is ``xstilts.tasks.families.retrieval``; ``search`` picks its search mode.
 """
 
 from __future__ import annotations
 
-from xstilts.registry import Source, Task
-from xstilts.tasks.sources import hub
+from xstilts.core.registry import Source, Task
+from xstilts.tasks.catalog.sources import hub
 
 # XTREME's 36 Tatoeba languages (evaluate.py order) and the google/xtreme config token of each
 # (ISO 639-3; Chinese is Mandarin ``cmn``, Persian ``pes``, Swahili ``swh``).

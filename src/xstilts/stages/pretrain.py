@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from xstilts.models import encoder_dir, toy_config
-from xstilts.profiling import CostMeter
-from xstilts.train import set_seed
+from xstilts.stages.models import encoder_dir, toy_config
+from xstilts.stages.profiling import CostMeter
+from xstilts.stages.train import set_seed
 
 
 def read_corpus(files: list[str]) -> dict[str, list[str]]:

@@ -14,14 +14,14 @@ import numpy as np
 import torch
 
 from xstilts import __version__
-from xstilts.data import read_features
-from xstilts.registry import ENGLISH, Task, get_family
+from xstilts.stages.data import read_features
+from xstilts.core.registry import ENGLISH, Task, get_family
 
 
 def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_eval: str,
                   pred_dir: str, *, device, dtype: str, batch_size: int, pad_id: int,
                   meta: dict, options: dict | None = None) -> dict:
-    from xstilts.train import predict
+    from xstilts.stages.train import predict
 
     family = get_family(task.family)
     model.to(device)
@@ -66,7 +66,7 @@ def write_labels(task: Task, examples_by_lang: dict[str, list[dict]], out_dir: s
 def evaluate_baselines(task: Task, local_root: str | None, languages: list[str], meta: dict) -> dict:
     """Trivial non-neural baselines of a target, in the ``eval.json`` shape (one entry per
     baseline kind under ``baselines``; the best of them is the headline ``average``)."""
-    from xstilts.baselines import task_examples
+    from xstilts.analysis.baselines import task_examples
 
     family = get_family(task.family)
     splits = task_examples(task, local_root, languages)

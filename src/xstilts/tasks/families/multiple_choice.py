@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from xstilts.families import ConversionError, Family, label_index, require
+from xstilts.tasks.families import ConversionError, Family, label_index, require
 
 # COPA asks for the cause or the effect of its premise; jiant-style prompts in English.
 COPA_QUESTION = {"cause": "What was the cause?", "effect": "What happened as a result?"}

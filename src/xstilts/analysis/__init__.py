@@ -1,0 +1,1 @@
+"""Metrics, scoring, baselines, tables, figures and the report."""

@@ -1,0 +1,1 @@
+"""Configuration, paths and the task registry: what every stage reads."""

@@ -1,0 +1,1 @@
+"""The stages of a cell: data, pretraining, training, evaluation, profiling, prefetch."""

@@ -1,0 +1,1 @@
+"""Registry entries, one module per family; ``xstilts.core.registry`` collects them."""
