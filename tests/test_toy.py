@@ -221,3 +221,43 @@ def test_renderer_annotations():
     assert qad[0].text == "Alice" and "Port" in [t.text for t in qad]
     # question rendering uses the base form in English
     assert r.text(c.with_(question=True), "en").startswith("Did Alice never buy the big car")
+
+
+def test_toy_tokenizer_keeps_words_whole(toy, tmp_path):
+    """BPE on the toy corpus plus its lexicon: at most 1.3 tokens per word of running text, and
+    every English word form of the toy lexicon is one token (the unigram trainer used before
+    split frequent words into characters: 2.3 tokens per word)."""
+    import re
+
+    from xstilts.stages.models import train_tokenizer
+
+    root, _ = toy
+    corpus = [root / "a" / "corpus" / f"{lang}.txt" for lang in LANGS]
+    tok = train_tokenizer(corpus + [root / "a" / "corpus" / "lexicon.txt"], 4000, str(tmp_path / "tok"))
+    for path in corpus:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        words = sum(len(re.findall(r"\w+|[^\w\s]", line)) for line in lines)
+        pieces = sum(map(len, tok(lines, add_special_tokens=False)["input_ids"]))
+        assert pieces / words <= 1.3, (path.name, pieces / words)
+    world = build_world(0)
+    english = {forms["en"] for forms in world.lex.values()} | set(world.en_base.values())
+    split = sorted(w for w in english if len(tok(w, add_special_tokens=False)["input_ids"]) != 1)
+    assert not split, split
+    assert tok.convert_ids_to_tokens(tok("Alice bought the car.")["input_ids"]) == [
+        "<s>", "▁Alice", "▁bought", "▁the", "▁car", ".", "</s>"]
+
+
+def test_homographs_make_part_of_speech_depend_on_context(toy):
+    """A word-form lookup cannot solve toy UD-POS: the second synonym of each verb is spelt like
+    an object noun, the positive polarity word like the determiner."""
+    from xstilts.tasks.catalog.tagging import UPOS
+
+    root, _ = toy
+    rows = read(root, "google/xtreme", "udpos.English", "train").to_pylist()
+    tags = collections.defaultdict(set)
+    for row in rows:
+        for word, tag in zip(row["tokens"], row["pos_tags"], strict=True):
+            tags[word.lower()].add(UPOS[tag])
+    assert {"ADV", "DET"} <= tags["the"]
+    ambiguous = [w for w, t in tags.items() if {"NOUN", "VERB"} <= t]
+    assert len(ambiguous) >= 10, ambiguous

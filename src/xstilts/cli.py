@@ -81,9 +81,8 @@ def cmd_toy_data(args):
     from xstilts import toy
 
     cfg = _config(args)
-    spec = cfg.raw.get("toy", {})
-    manifest = toy.generate(args.out or paths.toy_root(), seed=int(spec.get("seed", 0)),
-                            languages=["en", *cfg.toy_languages], **spec.get("sizes", {}))
+    manifest = toy.generate(args.out or paths.toy_root(), languages=["en", *cfg.toy_languages],
+                            **cfg.toy)
     _log(f"toy benchmark written to {args.out or paths.toy_root()} "
          f"({len(manifest.get('files', []))} files)")
 
@@ -96,7 +95,7 @@ def cmd_tokenizer(args):
     if cfg.is_toy:
         from xstilts.stages.models import train_tokenizer
 
-        files = [paths.toy_corpus(lang) for lang in ["en", *cfg.toy_languages]]
+        files = [paths.toy_corpus(lang) for lang in ["en", *cfg.toy_languages]] + [paths.toy_lexicon()]
         tok = train_tokenizer(files, spec["train"]["vocab_size"], out)
     else:
         from transformers import AutoTokenizer
@@ -168,18 +167,12 @@ def cmd_base(args):
     device = resolve_device(cfg.raw.get("device", "auto"))
     _threads(cfg, device)
     if cfg.is_toy:
-        from xstilts.stages.models import load_tokenizer
-        from xstilts.stages.pretrain import pretrain_mlm
+        from xstilts.stages.pretrain import toy_base
 
-        pre = cfg.raw.get("pretrain", {})
-        tok = load_tokenizer(_tokenizer_path(cfg, args.model))
-        corpus = [paths.toy_corpus(lang) for lang in ["en", *cfg.toy_languages]]
-        cost = pretrain_mlm(spec["toy"], tok, corpus, out, steps=int(spec.get("pretrain_steps", 500)),
-                            batch_size=int(pre.get("batch_size", 64)), lr=float(pre.get("lr", 5e-4)),
-                            max_length=int(pre.get("max_length", 64)), warmup=float(pre.get("warmup", 0.06)),
-                            seed=int(cfg.raw.get("toy", {}).get("seed", 0)), device=device, log=_log)
+        cost = toy_base(spec["toy"], cfg.pretrain(args.model), cfg.toy, ["en", *cfg.toy_languages],
+                        _tokenizer_path(cfg, args.model), _toy_corpus(cfg), out, device, log=_log)
         _log(f"{args.model}: MLM loss {cost['mlm_loss_first']:.2f} -> {cost['mlm_loss_last']:.2f} "
-             f"in {cost['wall_s']:.0f}s")
+             f"({cost['source']}, {cost['wall_s']:.0f}s of pretraining)")
     else:
         from xstilts.stages.models import snapshot_base
 
@@ -188,6 +181,61 @@ def cmd_base(args):
                                                  "revision": spec.get("revision"), "steps": 0,
                                                  "flops": 0.0, "wall_s": 0.0, "device_hours": 0.0})
         _log(f"{args.model}: saved {spec['hf_id']} -> {out}")
+
+
+def _toy_corpus(cfg) -> list[str]:
+    return [paths.toy_corpus(lang) for lang in ["en", *cfg.toy_languages]]
+
+
+@stage("toy-encoders", "pretrain the config's toy models from scratch and store them as the "
+                       "shipped toy encoders (run `snakemake -c2 --until tokenizer` first)")
+def cmd_toy_encoders(args):
+    import shutil
+    import tempfile
+
+    from xstilts.stages.pretrain import encoder_key, ship, toy_base
+    from xstilts.stages.train import resolve_device
+
+    cfg = _config(args)
+    if not cfg.is_toy:
+        raise SystemExit("xstilts toy-encoders: only for toy configs (benchmark: toy)")
+    device = resolve_device(cfg.raw.get("device", "auto"))
+    _threads(cfg, device)
+    languages = ["en", *cfg.toy_languages]
+    for model in args.models or cfg.models:
+        tok = _tokenizer_path(cfg, model)
+        if not Path(tok, "tokenizer.json").exists():
+            raise SystemExit(f"xstilts toy-encoders: {tok}/tokenizer.json is missing; build it "
+                             f"first: snakemake -c2 {paths.tokenizer_file(cfg.tokenizer_of(model))}")
+        spec, recipe = cfg.model(model)["toy"], cfg.pretrain(model)
+        key, fields = encoder_key(toy=cfg.toy, languages=languages,
+                                  tokenizer_file=str(Path(tok, "tokenizer.json")),
+                                  architecture=spec, recipe=recipe)
+        with tempfile.TemporaryDirectory() as tmp:
+            toy_base(spec, recipe, cfg.toy, languages, tok, _toy_corpus(cfg), tmp, device,
+                     use_shipped=False, log=_log)
+            folder = ship(tmp, key, fields)
+        _log(f"{model}: shipped as {folder}")
+    if args.clean:
+        _clean_encoder_store(cfg, languages)
+
+
+def _clean_encoder_store(cfg, languages) -> None:
+    """Remove shipped encoders that no model of the config would use."""
+    import shutil
+
+    from xstilts.stages.pretrain import encoder_key
+
+    keep = set()
+    for model in cfg.models:
+        tok = Path(_tokenizer_path(cfg, model), "tokenizer.json")
+        keep.add(encoder_key(toy=cfg.toy, languages=languages, tokenizer_file=str(tok),
+                             architecture=cfg.model(model)["toy"], recipe=cfg.pretrain(model))[0])
+    store = Path(paths.toy_encoder_store())
+    for folder in sorted(store.iterdir()) if store.is_dir() else ():
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder)
+            _log(f"removed the stale shipped encoder {folder.name}")
 
 
 def _task_data(cfg, model: str, task_name: str, phase: str, with_dev: bool = True):
@@ -370,6 +418,10 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("--target", required=True)
         if name == "prefetch":
             sp.add_argument("--dry-run", action="store_true", help="print the plan, fetch nothing")
+        if name == "toy-encoders":
+            sp.add_argument("--models", nargs="*", help="models of the config (default: all)")
+            sp.add_argument("--clean", action="store_true",
+                            help="also remove shipped encoders that no model of the config uses")
         if name == "tokenizer":
             sp.add_argument("--name", required=True, help="tokenizer name from the config")
         if name == "prepare":

@@ -9,7 +9,7 @@ rule base:
     output:
         P.checkpoint_done(P.base_dir("{model}")),
     params:
-        spec=lambda wc: json.dumps([CFG.model(wc.model), CFG.raw.get("pretrain", {})], sort_keys=True),
+        spec=lambda wc: json.dumps([CFG.model(wc.model), CFG.pretrain(wc.model), CFG.toy], sort_keys=True),
     threads: CFG.raw.get("threads", 1)
     resources:
         **GPU_RESOURCES,

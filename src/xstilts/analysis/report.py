@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from xstilts.analysis.aggregate import read_tables, summarize_seeds
+from xstilts.analysis.controls import control_table, shortcut_note
 from xstilts.analysis.plots import (
     benchmark_tag,
     human_count,
@@ -221,6 +222,41 @@ def _layer_sweep_section(langs: pd.DataFrame, target: str) -> str:
     return _table(["model / inter"] + [f"layer {k}" for k in layers], rows)
 
 
+CONTROL_WORDS = {
+    "pretraining": "pretrained (<code>none</code>) &minus; random init (<code>scratch</code>)",
+    "planted": "planted intermediate task &minus; <code>none</code> (truth: helps)",
+    "null": "unrelated intermediate task &minus; <code>none</code> (truth: no effect)",
+}
+
+
+def _controls_section(cells: pd.DataFrame) -> str:
+    """Controls with known ground truth, gains with 95% seed intervals (analysis/controls.py)."""
+    table = control_table(cells)
+    if table.empty:
+        return ""
+    headers = ["comparison", "model", "target", "inter", "gain (zero-shot avg)", "95% interval",
+               "seeds", "verdict"]
+    rows = []
+    for _, r in table.iterrows():
+        interval = ("&ndash;" if _isna(r["ci_low"])
+                    else f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
+        verdict = r["verdict"] or (
+            "" if _isna(r["ci_low"]) else
+            "distinguishable from noise" if r["ci_low"] > 0 or r["ci_high"] < 0
+            else "not distinguishable from noise")
+        rows.append(("control", [CONTROL_WORDS[r["comparison"]], _e(r["model"]), _e(r["target"]),
+                                 _e(r["inter"]), _score(r["gain"], signed=True), interval,
+                                 str(int(r["n_seeds"])), _e(verdict)]))
+    return (
+        '<h2 id="controls">Controls (known ground truth)</h2>'
+        "<p>Can this run see a known effect, and does it invent one? Pretraining's contribution "
+        "on each target, and the planted intermediate tasks of the toy world (docs/controls.md): "
+        "one built to help its data-limited target, one unrelated to it. Gains are means of "
+        "per-seed paired differences of the zero-shot average, with a two-sided 95% Student-t "
+        "interval over seeds.</p>" + _table(headers, rows, left=4)
+    )
+
+
 def _train_cost_section(summ: pd.DataFrame) -> str:
     d = summ[summ["kind"] == "cell"]
     if d.empty:
@@ -347,11 +383,15 @@ def make_report(
         "same architecture from random init (the control); zero-shot = languages other than en."
         "</p>"
     )
-    parts.append('<h2>Contents</h2><ul><li><a href="#figures">figures</a></li>')
+    controls = _controls_section(cells)
+    parts.append('<h2>Contents</h2><ul>'
+                 + ('<li><a href="#controls">controls</a></li>' if controls else "")
+                 + '<li><a href="#figures">figures</a></li>')
     for t in targets:
         parts.append(f'<li><a href="#target-{html.escape(t)}">target {html.escape(t)}</a></li>')
     parts.append('<li><a href="#costs">costs</a></li><li><a href="#jobs">Snakemake jobs</a></li></ul>')
 
+    parts.append(controls)
     parts.append('<h2 id="figures">Accuracy and cost</h2>')
     for f in ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages"):
         cap = FIGURE_CAPTIONS[f] + (f" Figure metric: {metric}." if f != "zero_shot_languages" else "")
@@ -365,6 +405,9 @@ def make_report(
             f'<h2 id="target-{html.escape(t)}">Target {html.escape(t)}'
             f"{' (' + html.escape(m.iloc[0]) + ')' if len(m) else ''}{html.escape(benchmark_tag(dt))}</h2>"
         )
+        note = shortcut_note(t, "toy" if "toy" in benchmarks else "")
+        if note:
+            parts.append(f'<div class="note"><strong>{html.escape(t)}:</strong> {note}</div>')
         parts.append("<h3>Scores</h3>")
         parts.append(_scores_section(summ, t))
         parts.append("<h3>Per language</h3>")

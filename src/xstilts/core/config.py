@@ -18,6 +18,10 @@ from xstilts.core import paths
 from xstilts.core.registry import TASKS
 
 DEFAULT_RESOURCES = {"gpus": 0, "cpus": 1, "mem_mb": 4000, "runtime": 60}
+#: the toy benchmark (``toy:``): world seed and split sizes
+TOY_DEFAULTS = {"seed": 0, "n_train": 4000, "n_dev": 500, "n_test": 400, "n_corpus": 20000}
+#: toy MLM pretraining, under ``pretrain:`` and each model's ``pretrain:`` (which wins)
+PRETRAIN_DEFAULTS = {"steps": 500, "batch_size": 32, "lr": 1e-3, "max_length": 64, "warmup": 0.06}
 
 
 class ConfigError(ValueError):
@@ -84,6 +88,16 @@ class Config:
 
     def model(self, name: str) -> dict:
         return self.raw["models"][name]
+
+    @property
+    def toy(self) -> dict:
+        """The toy benchmark's seed and sizes, defaults filled in (``TOY_DEFAULTS``)."""
+        spec = self.raw.get("toy", {})
+        return {**TOY_DEFAULTS, "seed": spec.get("seed", TOY_DEFAULTS["seed"]), **spec.get("sizes", {})}
+
+    def pretrain(self, model: str) -> dict:
+        """The toy MLM recipe of a model: defaults < ``pretrain:`` < the model's ``pretrain:``."""
+        return {**PRETRAIN_DEFAULTS, **self.raw.get("pretrain", {}), **self.model(model).get("pretrain", {})}
 
     def tokenizer_of(self, model: str) -> str:
         return self.model(model)["tokenizer"]

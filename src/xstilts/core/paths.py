@@ -8,6 +8,8 @@ patterns such as ``"{model}"``: the functions only format strings.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 RESULTS = "results"
 REPORTS = "reports"
 
@@ -34,6 +36,21 @@ def toy_hub() -> str:
 
 def toy_corpus(lang: str) -> str:
     return f"{toy_root()}/corpus/{lang}.txt"
+
+
+def toy_lexicon() -> str:
+    """Every word form of the toy world, one per line (tokenizer training)."""
+    return f"{toy_root()}/corpus/lexicon.txt"
+
+
+def toy_encoder_store() -> str:
+    """Pretrained toy encoders shipped with the package, the toy equivalent of a Hub snapshot:
+    one folder per content key (``stages/pretrain.py`` ``encoder_key``)."""
+    return str(Path(__file__).resolve().parents[1] / "toy" / "encoders")
+
+
+def toy_encoder_shipped(key: str) -> str:
+    return f"{toy_encoder_store()}/{key}"
 
 
 def tokenizer_dir(tokenizer: str) -> str:

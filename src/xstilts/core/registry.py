@@ -75,6 +75,8 @@ class Task:
     roles: tuple[str, ...] = ("intermediate",)  # intermediate and/or target
     hparams: dict = field(default_factory=dict)
     note: str = ""
+    #: toy planted controls: ``((target, expected sign of the gain over none: "+" or "0"), ...)``
+    planted: tuple[tuple[str, str], ...] = ()
 
     @property
     def implemented(self) -> bool:

@@ -2,13 +2,23 @@
 
 Real mode snapshots the Hub encoder.  Toy mode pretrains a tiny XLM-R-architecture model with
 masked language modelling on the multilingual toy corpus: the toy stand-in for "download XLM-R".
+
+Pretraining that produces transfer takes minutes per model (thousands of MLM steps), more than
+the embedded default can spend, so the package ships the pretrained toy encoders of the default
+config, the toy equivalent of a Hub snapshot (``src/xstilts/toy/encoders/<key>/``).  The key
+is a hash of everything that determines the weights (generator version, toy seed, languages and
+corpus size, the tokenizer's vocabulary, the architecture, the MLM recipe, torch's major
+version); ``toy_base`` uses a shipped encoder only when its key matches and its weights' hash
+checks out, and otherwise pretrains, saying why.  ``xstilts toy-encoders`` refreshes the store.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
+import shutil
 from pathlib import Path
 
 import torch
@@ -45,6 +55,9 @@ def pack(ids_per_line: list[list[int]], max_length: int, bos: int, eos: int) -> 
     return seqs
 
 
+MASK_PROB = 0.15
+
+
 def mask_tokens(ids: torch.Tensor, tokenizer, prob: float, gen: torch.Generator):
     """BERT masking: of the chosen 15%, 80% <mask>, 10% random token, 10% unchanged."""
     labels = ids.clone()
@@ -57,6 +70,16 @@ def mask_tokens(ids: torch.Tensor, tokenizer, prob: float, gen: torch.Generator)
     rand = chosen & (roll >= 0.8) & (roll < 0.9)
     inputs[rand] = torch.randint(len(tokenizer), ids.shape, generator=gen)[rand]
     return inputs, labels
+
+
+def masked_lm_loss(model, inputs, attn, labels) -> torch.Tensor:
+    """Cross-entropy of the MLM head at the masked positions only: the same loss as
+    ``XLMRobertaForMaskedLM(labels=...)``, without computing vocabulary logits for the 85% of
+    positions that carry no label (on toy models the head dominates the step's cost)."""
+    hidden = model.roberta(input_ids=inputs, attention_mask=attn).last_hidden_state
+    chosen = labels != -100
+    logits = model.lm_head(hidden[chosen])
+    return torch.nn.functional.cross_entropy(logits, labels[chosen])
 
 
 def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *, steps: int,
@@ -74,9 +97,11 @@ def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *
     model = XLMRobertaForMaskedLM(toy_config(spec, tokenizer)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = get_linear_schedule_with_warmup(opt, int(warmup * steps), steps)
-    d = model.config.hidden_size  # the MLM head (dense d x d + decoder d x vocab) runs on every token
-    meter = CostMeter("pretrain", device, model.config, head_params=d * d + d * len(tokenizer),
-                      head_per_token=True)
+    # the MLM head (dense d x d + decoder d x vocab) runs on the masked positions only: in
+    # expectation MASK_PROB of the tokens
+    d = model.config.hidden_size
+    meter = CostMeter("pretrain", device, model.config, head_per_token=True,
+                      head_params=round(MASK_PROB * (d * d + d * len(tokenizer))))
     gen = torch.Generator().manual_seed(seed)
     order, pos, losses = list(range(len(enc))), len(enc), []
     bar = tqdm(range(1, steps + 1), desc="MLM pretraining", mininterval=5, disable=None)
@@ -91,16 +116,16 @@ def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *
         for i, r in enumerate(rows):
             ids[i, : len(r)] = torch.tensor(r)
         attn = (ids != tokenizer.pad_token_id).long()
-        inputs, labels = mask_tokens(ids, tokenizer, 0.15, gen)
+        inputs, labels = mask_tokens(ids, tokenizer, MASK_PROB, gen)
         model.train()
-        out = model(input_ids=inputs.to(device), attention_mask=attn.to(device), labels=labels.to(device))
-        out.loss.backward()
+        loss = masked_lm_loss(model, inputs.to(device), attn.to(device), labels.to(device))
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
         meter.step(tokens=int(attn.sum()), examples=len(rows), seq_lens=[longest] * len(rows))
-        losses.append(out.loss.item())
+        losses.append(loss.item())
         if step % 50 == 0 or step == steps:
             recent = sum(losses[-50:]) / len(losses[-50:])
             bar.set_postfix(loss=f"{recent:.3f}")
@@ -115,3 +140,113 @@ def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *
                  "architecture": spec, "seed": seed})
     (Path(out_dir) / "cost.json").write_text(json.dumps(cost, indent=2))
     return cost
+
+
+# ---------------------------------------------------------------------------- shipped encoders
+WEIGHTS = "model.safetensors"
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer_file: str) -> str:
+    """Hash of what a tokenizer does (normaliser, pre-tokeniser, vocabulary, merges), not of
+    how its JSON file happens to be formatted."""
+    spec = json.loads(Path(tokenizer_file).read_text(encoding="utf-8"))
+    keep = {k: spec.get(k) for k in ("normalizer", "pre_tokenizer", "model", "added_tokens")}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+
+
+def encoder_key(*, toy: dict, languages: list[str], tokenizer_file: str, architecture: dict,
+                recipe: dict) -> tuple[str, dict]:
+    """``(key, fields)``: the content address of a toy encoder."""
+    from xstilts.toy.generate import GENERATOR_VERSION
+
+    fields = {
+        "generator_version": GENERATOR_VERSION,
+        "toy_seed": toy["seed"],
+        "languages": list(languages),
+        "n_corpus": toy["n_corpus"],
+        "tokenizer": tokenizer_fingerprint(tokenizer_file),
+        "architecture": dict(sorted(architecture.items())),
+        "mlm": dict(sorted(recipe.items())),
+        "torch_major": int(torch.__version__.split(".")[0]),
+    }
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+    return digest[:16], fields
+
+
+def shipped_encoder(key: str, fields: dict, log=print) -> Path | None:
+    """The shipped folder of ``key`` if it exists and checks out, else ``None`` (with the
+    reason logged)."""
+    from xstilts.core import paths
+
+    folder = Path(paths.toy_encoder_shipped(key))
+    if not folder.is_dir():
+        log(f"no shipped toy encoder has key {key} ({paths.toy_encoder_store()})")
+        return None
+    try:
+        record = json.loads((folder / "key.json").read_text())
+    except (OSError, ValueError) as err:
+        log(f"shipped toy encoder {folder}: unreadable key.json ({err})")
+        return None
+    if record.get("fields") != fields:
+        log(f"shipped toy encoder {folder}: its recorded inputs differ from this config's")
+        return None
+    if record.get("sha256") != _sha256(folder / WEIGHTS):
+        log(f"shipped toy encoder {folder}: weights do not match their recorded sha256")
+        return None
+    return folder
+
+
+def toy_base(spec: dict, recipe: dict, toy: dict, languages: list[str], tokenizer_path: str,
+             corpus_files: list[str], out_dir: str, device, *, use_shipped: bool = True,
+             log=print) -> dict:
+    """The toy base encoder in ``out_dir``: the shipped one whose key matches, else MLM
+    pretraining from scratch."""
+    from xstilts.stages.models import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_path)
+    key, fields = encoder_key(toy=toy, languages=languages,
+                              tokenizer_file=str(Path(tokenizer_path) / "tokenizer.json"),
+                              architecture=spec, recipe=recipe)
+    folder = shipped_encoder(key, fields, log) if use_shipped else None
+    if folder is not None:
+        enc = Path(encoder_dir(out_dir))
+        enc.mkdir(parents=True, exist_ok=True)
+        for name in (WEIGHTS, "config.json"):
+            shutil.copyfile(folder / name, enc / name)
+        tokenizer.save_pretrained(str(enc))
+        cost = {**json.loads((folder / "cost.json").read_text()), "source": "shipped", "key": key}
+        log(f"using the shipped toy encoder {key} ({recipe['steps']} MLM steps, loss "
+            f"{cost['mlm_loss_last']:.2f}, measured when it was made)")
+    else:
+        log(f"pretraining from scratch ({recipe['steps']} MLM steps, batch {recipe['batch_size']})")
+        cost = pretrain_mlm(spec, tokenizer, corpus_files, out_dir, steps=recipe["steps"],
+                            batch_size=recipe["batch_size"], lr=recipe["lr"],
+                            max_length=recipe["max_length"], warmup=recipe["warmup"],
+                            seed=toy["seed"], device=device, log=log)
+        cost.update({"source": "pretrained", "key": key})
+    (Path(out_dir) / "cost.json").write_text(json.dumps(cost, indent=2))
+    return cost
+
+
+def ship(out_dir: str, key: str, fields: dict) -> Path:
+    """Store a pretrained base (``out_dir``) in the shipped-encoder store under ``key``."""
+    from xstilts.core import paths
+
+    folder = Path(paths.toy_encoder_shipped(key))
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in (WEIGHTS, "config.json"):
+        shutil.copyfile(Path(encoder_dir(out_dir)) / name, tmp / name)
+    cost = json.loads((Path(out_dir) / "cost.json").read_text())
+    cost = {k: v for k, v in cost.items() if k not in ("source", "key")}
+    (tmp / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
+    (tmp / "key.json").write_text(json.dumps({"key": key, "fields": fields,
+                                              "sha256": _sha256(tmp / WEIGHTS)}, indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return folder

@@ -9,14 +9,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from xstilts.toy import items as I
-from xstilts.toy.qa_twins import QATwins
+from xstilts.toy.qa_twins import QATwins, question_words
 from xstilts.toy.render import Renderer
 from xstilts.toy.retrieval_twins import retrieval_tables
 from xstilts.toy.tagging_twins import write_tagging_twins
 from xstilts.toy.twins import TwinBuilder
 from xstilts.toy.world import LANGUAGES, TOY_LANGUAGES, build_world, stable_rng
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: homographs, qab in English order, lexicon file
 
 #: (repo, config) of every twin -> split names written (``{lang}`` = per-language configs)
 TWIN_SPLITS = {
@@ -63,7 +63,23 @@ def write_corpus(world, out_root: Path, n_corpus: int, seed: int) -> dict:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("\n".join(lines) + "\n", encoding="utf-8")
         files[f"corpus/{lang}.txt"] = p
+    lexicon = out_root / "corpus" / "lexicon.txt"
+    lexicon.write_text("".join(f"{word}\n" for word in lexicon_words(world, seed)), encoding="utf-8")
+    files["corpus/lexicon.txt"] = lexicon
     return files
+
+
+def lexicon_words(world, seed: int) -> list[str]:
+    """Every word form of every language (lexicon, English base forms of verbs, question words,
+    names, numbers), once each: the toy tokenizer trains on it beside the corpus, as a real
+    vocabulary covers the words of a dictionary that a corpus sample may lack."""
+    words = {form for forms in world.lex.values() for form in forms.values()}
+    words |= set(world.en_base.values())
+    words |= {w for forms in question_words(world, seed).values() for w in forms.values()}
+    words |= {part for name in world.people + world.places + world.orgs for part in name.split()}
+    words |= {str(n) for n in range(100)}
+    words |= {w[:1].upper() + w[1:] for w in set(words)}  # sentence-initial capitals
+    return sorted(words)
 
 
 def _write_table(out_root: Path, repo: str, config: str, split: str, tab) -> tuple:

@@ -12,7 +12,14 @@ Lexical design (see ``/work/shared/TOY-LESSONS.md``):
 * names (people, places, organisations) and digits are shared by every language; every other
   word type of a toy language is either the English form (shared) or a pseudo-word of that
   language, with a graded share (``qaa`` .75, ``qab`` .50, ``qac`` .25, ``qad`` .05). Sharing is
-  nested (a word shared by ``qad`` is shared by ``qac``, ``qab`` and ``qaa``).
+  nested (a word shared by ``qad`` is shared by ``qac``, ``qab`` and ``qaa``);
+* word order is the second lever of distance: ``qaa`` and ``qab`` keep English order (SVO,
+  adjective before the noun, prepositions), ``qac`` is SOV with postpositions and an object
+  suffix, ``qad`` adds post-nominal adjectives, no determiners and a verb suffix;
+* **homographs**, as in real languages (English *saw*, *can*, *that*): in every language the
+  second synonym of each verb is spelt like the second synonym of an object noun, and the
+  positive polarity word like the determiner (where the language has one), so a word's part of
+  speech depends on its context and UD-POS cannot be solved by a word-form lookup.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ class Grammar:
 GRAMMARS = {
     "en": Grammar(),
     "qaa": Grammar(share=0.75),
-    "qab": Grammar(adj="post", share=0.50),
+    "qab": Grammar(share=0.50),
     "qac": Grammar(order="SOV", adpos="post", obj_suffix="ko", question="final", share=0.25),
     "qad": Grammar(order="SOV", adj="post", det=False, adpos="post", obj_suffix="ra",
                    verb_suffix="ta", question="final", share=0.05),
@@ -272,6 +279,23 @@ def _pseudo_word(rng: random.Random, lang: str) -> str:
     return "".join(rng.choice(cons) if ch == "C" else rng.choice(vows) for ch in shape)
 
 
+def homographs(seed: int) -> list[tuple[tuple, tuple]]:
+    """``(key, key it is spelt like)``: the second form of every verb takes the second form of an
+    object noun (a seed-dependent pairing; a verb with a selectional preference never takes a
+    noun of a class it prefers), and the positive polarity word the determiner's form."""
+    verbs = sorted(VERBS)
+    objects = sorted(forms[0] for pairs in OBJECTS.values() for forms in pairs)
+    stable_rng(seed, "homographs").shuffle(objects)
+    obj_class = {forms[0]: cls for cls, pairs in OBJECTS.items() for forms in pairs}
+    pairs, free = [], list(objects)
+    for verb in verbs:
+        prefers = VERBS[verb][1]
+        noun = next(o for o in free if prefers == "*" or obj_class[o] not in prefers)
+        free.remove(noun)
+        pairs.append((("verb", verb, 1), ("obj", noun, 1)))
+    return pairs + [(("fn", "pos"), ("fn", "det"))]
+
+
 def build_world(seed: int = 0, languages=LANGUAGES) -> World:
     languages = tuple(languages)
     assert languages[0] == "en", "English must come first"
@@ -322,6 +346,9 @@ def build_world(seed: int = 0, languages=LANGUAGES) -> World:
                     break
             lex[k][lang] = word
     w.shared["en"] = set(keys)
+    for verb_key, noun_key in homographs(seed):
+        for lang in languages:
+            lex[verb_key][lang] = lex[noun_key][lang]
     w.lex = lex
 
     # selectional preferences specific to this seed: each object prefers 3 of its class dims
