@@ -22,7 +22,8 @@ FAMILY_MODULES = {
     "tagging": "xstilts.tasks.families.tagging",
 }
 TASK_MODULES = ("xstilts.tasks.catalog.classification", "xstilts.tasks.catalog.qa", "xstilts.tasks.catalog.retrieval",
-                "xstilts.tasks.catalog.tagging", "xstilts.tasks.catalog.planned")
+                "xstilts.tasks.catalog.tagging", "xstilts.tasks.catalog.controls",
+                "xstilts.tasks.catalog.planned")
 
 
 @dataclass(frozen=True)

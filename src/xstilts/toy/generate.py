@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from xstilts.toy import items as I
+from xstilts.toy.control_twins import write_control_twins
 from xstilts.toy.qa_twins import QATwins, question_words
 from xstilts.toy.render import Renderer
 from xstilts.toy.retrieval_twins import retrieval_tables
@@ -43,6 +44,10 @@ TWIN_SPLITS = {
     ("google/xtreme", "XQuAD.{lang}"): ("validation",),
     ("google/xtreme", "MLQA.{lang}.{lang}"): ("validation", "test"),
     ("google/xtreme", "tydiqa"): ("train", "validation"),  # validation: every language
+    # planted controls (toy/control_twins.py, toy only): objclass train/validation en only
+    ("xstilts/toy-controls", "objclass.{lang}"): ("train", "validation", "test"),
+    ("xstilts/toy-controls", "objclass_tags"): ("train", "dev"),  # .tsv tokens<TAB>tags
+    ("xstilts/toy-controls", "polarity_tags"): ("train", "dev"),  # .tsv tokens<TAB>tags
 }
 
 
@@ -91,9 +96,11 @@ def _write_table(out_root: Path, repo: str, config: str, split: str, tab) -> tup
 
 
 def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, n_dev: int = 500,
-             n_test: int = 400, n_corpus: int = 20000) -> dict:
+             n_test: int = 400, n_corpus: int = 20000, n_objclass_train: int = 42) -> dict:
     """Write the toy world, corpus and twins under ``out_root``; return (and write) the manifest.
 
+    ``n_objclass_train``: the small English training set of the planted-control target
+    ``objclass`` (a multiple of 7, see ``toy/control_twins.py``).
     Layout: ``out_root/corpus/<lang>.txt``, ``out_root/hub/<repo>/<config>/<split>.parquet``,
     ``out_root/world.json``, ``out_root/manifest.json``. Same seed -> byte-identical files.
     """
@@ -127,6 +134,7 @@ def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, 
             rel, path, n = _write_table(out_root, repo, config, split, tab)
             files[rel] = (path, n)
     files.update(write_tagging_twins(b, out_root, _write_table))
+    files.update(write_control_twins(b, out_root, _write_table, n_objclass_train))
 
     world_path = out_root / "world.json"
     world_path.write_text(json.dumps(world.to_json(), indent=1, sort_keys=True), encoding="utf-8")
@@ -138,7 +146,8 @@ def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, 
         "seed": seed,
         "languages": list(languages),
         "toy_languages": list(languages[1:]),
-        "sizes": {"n_train": n_train, "n_dev": n_dev, "n_test": n_test, "n_corpus": n_corpus},
+        "sizes": {"n_train": n_train, "n_dev": n_dev, "n_test": n_test, "n_corpus": n_corpus,
+                  "n_objclass_train": n_objclass_train},
         "shared_vocabulary": {lang: round(world.shared_fraction(lang), 4) for lang in languages},
         "hub_root": "hub",
         "twins": {f"{repo}/{config}": list(splits) for (repo, config), splits in TWIN_SPLITS.items()},
