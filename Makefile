@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 CORES ?= $(shell nproc)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup clean toy-encoders
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,11 +22,17 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	snakemake --cores $(CORES) --keep-going --printshellcmds
+	snakemake --cores $(CORES) --keep-going --rerun-incomplete
 	@echo "report: reports/report.html  figures: reports/figures/  tables: results/tables/"
 
 test: $(VENV)/.installed
 	python -m pytest -ra
+
+# Refresh the pretrained toy encoders shipped in src/xstilts/toy/encoders/ after changing the toy
+# world, tokenizer, a toy architecture or the MLM recipe in config/config.yaml (minutes per model).
+toy-encoders: $(VENV)/.installed
+	snakemake --cores $(CORES) results/tokenizers/toy/tokenizer.json
+	xstilts toy-encoders --config config/config.yaml --clean
 
 clean:
 	rm -rf results reports/figures reports/report.html .snakemake

@@ -14,8 +14,9 @@ Lexical design (see ``/work/shared/TOY-LESSONS.md``):
   language, with a graded share (``qaa`` .75, ``qab`` .50, ``qac`` .25, ``qad`` .05). Sharing is
   nested (a word shared by ``qad`` is shared by ``qac``, ``qab`` and ``qaa``);
 * word order is the second lever of distance: ``qaa`` and ``qab`` keep English order (SVO,
-  adjective before the noun, prepositions), ``qac`` is SOV with postpositions and an object
-  suffix, ``qad`` adds post-nominal adjectives, no determiners and a verb suffix;
+  adjective before the noun, prepositions), ``qac`` puts adjectives after the noun and the
+  question particle last, ``qad`` is SOV with postpositions, post-nominal adjectives, no
+  determiners and object and verb suffixes;
 * **homographs**, as in real languages (English *saw*, *can*, *that*): in every language the
   second synonym of each verb is spelt like the second synonym of an object noun, and the
   positive polarity word like the determiner (where the language has one), so a word's part of
@@ -53,7 +54,7 @@ GRAMMARS = {
     "en": Grammar(),
     "qaa": Grammar(share=0.75),
     "qab": Grammar(share=0.50),
-    "qac": Grammar(order="SOV", adpos="post", obj_suffix="ko", question="final", share=0.25),
+    "qac": Grammar(adj="post", question="final", share=0.25),
     "qad": Grammar(order="SOV", adj="post", det=False, adpos="post", obj_suffix="ra",
                    verb_suffix="ta", question="final", share=0.05),
 }
