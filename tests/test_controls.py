@@ -181,6 +181,17 @@ def test_real_mode_stops_and_prefetch_does_not_fetch(tmp_path):
     assert not any(d.repo == CONTROLS_REPO for d in plan.datasets)
 
 
+def test_config_size_key():
+    from xstilts.core.config import ConfigError, load, validate
+
+    raw = copy.deepcopy(load(ROOT / "config/config.yaml").raw)
+    raw["toy"]["sizes"]["n_objclass_train"] = 70
+    validate(raw)
+    raw["toy"]["sizes"]["n_objclass_train"] = 40
+    with pytest.raises(ConfigError, match="n_objclass_train"):
+        validate(raw)
+
+
 # ---------------------------------------------------------------------------- learning
 # The recipe (measured, see docs/controls.md): a 2x64 encoder from random init (the same
 # initial weights for every cell of a seed), the intermediate phase INTER_STEPS steps, then the
