@@ -181,4 +181,101 @@ def test_real_mode_stops_and_prefetch_does_not_fetch(tmp_path):
     assert not any(d.repo == CONTROLS_REPO for d in plan.datasets)
 
 
+def test_config_size_key():
+    from xstilts.core.config import ConfigError, load, validate
+
+    raw = copy.deepcopy(load(ROOT / "config/config.yaml").raw)
+    raw["toy"]["sizes"]["n_objclass_train"] = 70
+    validate(raw)
+    raw["toy"]["sizes"]["n_objclass_train"] = 40
+    with pytest.raises(ConfigError, match="n_objclass_train"):
+        validate(raw)
+
+
 # ---------------------------------------------------------------------------- learning
+# The recipe (measured, see docs/controls.md): a 2x64 encoder from random init (the same
+# initial weights for every cell of a seed), the intermediate phase INTER_STEPS steps, then the
+# target phase on the 42 English objclass examples, best English dev checkpoint.
+SPEC = {"layers": 2, "hidden": 64, "heads": 2}
+PRETRAIN_STEPS = 0  # MLM steps of the shared base (0: random init)
+INTER_HP = {"lr": 1e-3, "batch_size": 32, "epochs": 100, "max_steps": 300, "warmup": 0.1,
+            "eval_every": 300, "patience": 100, "weight_decay": 0.01, "grad_clip": 1.0}
+TARGET_HP = {"lr": 1e-3, "batch_size": 16, "epochs": 1000, "max_steps": 150, "warmup": 0.1,
+             "eval_every": 25, "patience": 100, "weight_decay": 0.01, "grad_clip": 1.0}
+MARGIN = 0.15  # "a clear margin" of English test accuracy (7 classes, 140 test items)
+
+
+def _prepared(root: Path, work: Path):
+    from xstilts.stages.data import prepare, read_features
+    from xstilts.stages.models import train_tokenizer
+
+    tok = train_tokenizer([Path(root) / f"corpus/{lang}.txt" for lang in LANGS], 1000, str(work / "tok"))
+    data = {}
+    for name in ("objclass", "objclass_tags", "polarity_tags"):
+        parts = ["train", "dev"] + ([f"test-{lang}" for lang in LANGS] if name == "objclass" else [])
+        d = work / "data" / name
+        prepare(get_task(name), tok, str(d), parts, str(Path(root) / "hub"), 64, 140)
+        data[name] = {p: read_features(d / f"{p}.parquet") for p in parts}
+    return tok, data
+
+
+def _cell(tok, data, inter: str | None, seed: int, base: Path | None) -> dict:
+    """English + toy-language test accuracy of objclass after ``inter`` (None: no
+    intermediate phase)."""
+    import torch
+    from transformers import AutoModel
+
+    from xstilts.core.registry import get_family
+    from xstilts.stages.models import XstiltsModel, load_encoder, toy_config
+    from xstilts.stages.train import TaskData, predict, set_seed, train_phase
+
+    cpu = torch.device("cpu")
+    set_seed(seed)
+    enc = (load_encoder(str(base)) if base else
+           AutoModel.from_config(toy_config(SPEC, tok), add_pooling_layer=False))
+    model = XstiltsModel(enc)
+    quiet = lambda *a, **k: None  # noqa: E731
+    for name, hp, phase in ((inter, INTER_HP, "intermediate"), ("objclass", TARGET_HP, "target")):
+        if name is None:
+            continue
+        task = get_task(name)
+        fam = get_family(task.family)
+        model.add_head(task, fam)
+        dev = data[name]["dev"] if phase == "target" else data[name]["dev"][:100]
+        train_phase(model, [TaskData(task, fam, data[name]["train"], dev)], hp, phase=phase,
+                    seed=seed, device=cpu, pad_id=tok.pad_token_id, log=quiet)
+    task = get_task("objclass")
+    fam = get_family(task.family)
+    out = {}
+    for lang in LANGS:
+        feats = data["objclass"][f"test-{lang}"]
+        ids, preds = fam.outputs(task, predict(model, task, fam, feats, 64, cpu, pad_id=tok.pad_token_id), feats)
+        out[lang] = fam.score(task, ids, preds, feats, lang)["accuracy"]
+    return out
+
+
+@pytest.mark.slow
+def test_planted_intermediate_helps_and_null_does_not(toy, tmp_path):
+    import torch
+
+    torch.set_num_threads(1)
+    root, _ = toy
+    t0 = time.perf_counter()
+    tok, data = _prepared(root, tmp_path)
+    base = None
+    if PRETRAIN_STEPS:
+        from xstilts.stages.pretrain import pretrain_mlm
+
+        base = tmp_path / "base"
+        pretrain_mlm(SPEC, tok, [str(Path(root) / f"corpus/{lang}.txt") for lang in LANGS], str(base),
+                     steps=PRETRAIN_STEPS, batch_size=32, lr=2e-3, max_length=64, warmup=0.06,
+                     seed=0, device=torch.device("cpu"), log=lambda *a, **k: None)
+    acc = {cell: _cell(tok, data, inter, 1, base)
+           for cell, inter in (("none", None), ("planted", "objclass_tags"), ("null", "polarity_tags"))}
+    print(f"objclass test accuracy ({time.perf_counter() - t0:.0f}s): "
+          + "; ".join(f"{c}: " + " ".join(f"{k} {v:.3f}" for k, v in a.items()) for c, a in acc.items()))
+    en = {c: a["en"] for c, a in acc.items()}
+    assert en["planted"] > en["none"] + MARGIN  # the planted effect is recovered
+    assert en["null"] < en["none"] + MARGIN  # and the null one is not invented
+    assert en["planted"] > en["null"] + MARGIN
+    assert acc["planted"]["qaa"] > acc["none"]["qaa"]  # and transfers through shared nouns
