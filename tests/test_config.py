@@ -20,15 +20,22 @@ def toy():
 
 def test_default_and_paper_configs_are_valid():
     toy = load(ROOT / "config/config.yaml")
-    assert toy.is_toy and len(toy.models) >= 3
-    # an intermediate task of each trainable family, alone and in the mixture
-    assert set(toy.intermediates) >= {"none", "squad_v2", "ccg", "multitask"}
-    assert {"mnli", "squad_v2", "ccg"} <= set(toy.multitask_tasks)
-    # a target of each family: QA, tagging (both), zero-shot retrieval
-    assert {"xquad", "panx", "udpos", "tatoeba"} <= set(toy.targets)
+    assert toy.is_toy and len(toy.seeds) >= 3
+    # model sizes span at least 4x in non-embedding parameters (12 d^2 per layer)
+    sizes = [toy.model(m)["toy"]["layers"] * 12 * toy.model(m)["toy"]["hidden"] ** 2 for m in toy.models]
+    assert len(sizes) >= 2 and max(sizes) >= 4 * min(sizes)
+    # targets of three families, each transfer target beside its random-init control
+    assert {"panx", "udpos", "tatoeba", "objclass"} <= set(toy.targets)
     assert not toy.skipped
     cells = {(i, t) for _, i, t, _ in toy.cells()}
-    assert {("squad_v2", "xquad"), ("ccg", "panx"), ("multitask", "tatoeba"), ("scratch", "xquad")} <= cells
+    for target in toy.targets:
+        assert {("none", target), ("scratch", target)} <= cells
+    # the planted controls: an intermediate built to help objclass, and an unrelated one
+    from xstilts.core.registry import get_task
+
+    planted = {inter: dict(get_task(inter).planted) for inter in toy.intermediates if inter != "none"}
+    assert planted == {"objclass_tags": {"objclass": "+"}, "polarity_tags": {"objclass": "0"}}
+    assert {("objclass_tags", "objclass"), ("polarity_tags", "objclass")} <= cells
     paper = load(ROOT / "config/paper.yaml")
     assert not paper.is_toy
     assert {"xlmr-base", "xlmr-large"} <= set(paper.models)
@@ -78,6 +85,7 @@ def test_cells_cover_grid_and_controls(toy):
 
 def test_pairing_restricts_the_intermediates_of_a_target(toy):
     toy["intermediate"] = ["none", "mnli", "squad_v2", "multitask"]
+    toy["multitask"] = {"tasks": ["mnli", "squad_v2"]}
     toy["targets"] = ["xnli", "xquad"]
     toy["pairing"] = {"xquad": ["none", "squad_v2", "scratch"]}
     cfg = validate(toy)

@@ -209,7 +209,8 @@ def test_renderer_annotations():
                (("in", Name("Port Alda", "LOC")),))
     toks = r.sentence(c, "en")
     text, spans = detokenize(toks)
-    assert text == "Alice never bought the big car in Port Alda."
+    bought = w.lex[("verb", "buy", 0)]["en"]  # spelt like an object noun (homographs)
+    assert text == f"Alice never {bought} the big car in Port Alda."
     assert [t.ent for t in toks] == ["B-PER", "O", "O", "O", "O", "O", "O", "B-LOC", "I-LOC", "O"]
     assert [t.pos for t in toks][:6] == ["PROPN", "ADV", "VERB", "DET", "ADJ", "NOUN"]
     assert all(text[a:b] == t.text for t, (a, b) in zip(toks, spans))
@@ -243,13 +244,13 @@ def test_toy_tokenizer_keeps_words_whole(toy, tmp_path):
     english = {forms["en"] for forms in world.lex.values()} | set(world.en_base.values())
     split = sorted(w for w in english if len(tok(w, add_special_tokens=False)["input_ids"]) != 1)
     assert not split, split
-    assert tok.convert_ids_to_tokens(tok("Alice bought the car.")["input_ids"]) == [
-        "<s>", "▁Alice", "▁bought", "▁the", "▁car", ".", "</s>"]
+    bought = world.lex[("verb", "buy", 0)]["en"]
+    assert tok.convert_ids_to_tokens(tok(f"Alice {bought} the car.")["input_ids"]) == [
+        "<s>", "▁Alice", f"▁{bought}", "▁the", "▁car", ".", "</s>"]
 
 
 def test_homographs_make_part_of_speech_depend_on_context(toy):
-    """A word-form lookup cannot solve toy UD-POS: the second synonym of each verb is spelt like
-    an object noun, the positive polarity word like the determiner."""
+    """A word-form lookup cannot solve toy UD-POS: every verb form is spelt like an object noun."""
     from xstilts.tasks.catalog.tagging import UPOS
 
     root, _ = toy
@@ -258,6 +259,5 @@ def test_homographs_make_part_of_speech_depend_on_context(toy):
     for row in rows:
         for word, tag in zip(row["tokens"], row["pos_tags"], strict=True):
             tags[word.lower()].add(UPOS[tag])
-    assert {"ADV", "DET"} <= tags["the"]
     ambiguous = [w for w, t in tags.items() if {"NOUN", "VERB"} <= t]
-    assert len(ambiguous) >= 10, ambiguous
+    assert len(ambiguous) >= 30, ambiguous

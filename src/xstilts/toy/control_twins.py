@@ -27,6 +27,7 @@ import pyarrow as pa
 from xstilts.core.registry import TASKS
 from xstilts.toy import items as I
 from xstilts.toy.render import Clause, Name, Obj
+from xstilts.toy.tagging_twins import write_tsv
 from xstilts.toy.world import ADJECTIVES, CONVERSES, OBJECTS, VERBS
 
 OBJ_CLASSES = TASKS["objclass"].labels
@@ -114,9 +115,6 @@ def write_control_twins(b, out_root, write_table, n_objclass_train: int) -> dict
             files[rel] = (p, n)
     for config, splits in tagging_texts(b).items():
         for split, text in splits.items():
-            rel = f"hub/{CONTROLS_REPO}/{config}/{split}.tsv"
-            p = out_root / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text, encoding="utf-8")
-            files[rel] = (p, text.count("\n"))
+            rel, p, n = write_tsv(out_root, CONTROLS_REPO, config, split, text)
+            files[rel] = (p, n)
     return files

@@ -219,9 +219,16 @@ def write_tagging_twins(builder, out_root, write_table) -> dict:
                 rel, p, n = write_table(out_root, "google/xtreme", config.format(token), split, tab)
                 files[rel] = (p, n)
     for split, text in tw.ccg().items():
-        rel = f"hub/ccgbank/default/{split}.tsv"
-        p = out_root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
-        files[rel] = (p, text.count("\n"))
+        rel, p, n = write_tsv(out_root, "ccgbank", "default", split, text)
+        files[rel] = (p, n)
     return files
+
+
+def write_tsv(out_root, repo: str, config: str, split: str, text: str) -> tuple:
+    """A ``tokens<TAB>tags`` file at ``hub/<repo>/<config>/<split>.tsv``: (relative path, path,
+    sentences)."""
+    rel = f"hub/{repo}/{config}/{split}.tsv"
+    p = out_root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+    return rel, p, text.count("\n")

@@ -17,10 +17,9 @@ Lexical design (see ``/work/shared/TOY-LESSONS.md``):
   adjective before the noun, prepositions), ``qac`` puts adjectives after the noun and the
   question particle last, ``qad`` is SOV with postpositions, post-nominal adjectives, no
   determiners and object and verb suffixes;
-* **homographs**, as in real languages (English *saw*, *can*, *that*): in every language the
-  second synonym of each verb is spelt like the second synonym of an object noun, and the
-  positive polarity word like the determiner (where the language has one), so a word's part of
-  speech depends on its context and UD-POS cannot be solved by a word-form lookup.
+* **homographs**, as in real languages (English *saw*, *can*, *book*): in every language each
+  verb form is spelt like a form of an object noun, so a word's part of speech depends on its
+  context and UD-POS cannot be solved by a word-form lookup.
 """
 
 from __future__ import annotations
@@ -281,20 +280,21 @@ def _pseudo_word(rng: random.Random, lang: str) -> str:
 
 
 def homographs(seed: int) -> list[tuple[tuple, tuple]]:
-    """``(key, key it is spelt like)``: the second form of every verb takes the second form of an
-    object noun (a seed-dependent pairing; a verb with a selectional preference never takes a
-    noun of a class it prefers), and the positive polarity word the determiner's form."""
+    """``(key, key it is spelt like)``: each form of every verb takes the same-numbered form of an
+    object noun (a seed-dependent pairing per form; a verb with a selectional preference never
+    takes a noun of a class it prefers)."""
     verbs = sorted(VERBS)
-    objects = sorted(forms[0] for pairs in OBJECTS.values() for forms in pairs)
-    stable_rng(seed, "homographs").shuffle(objects)
     obj_class = {forms[0]: cls for cls, pairs in OBJECTS.items() for forms in pairs}
-    pairs, free = [], list(objects)
-    for verb in verbs:
-        prefers = VERBS[verb][1]
-        noun = next(o for o in free if prefers == "*" or obj_class[o] not in prefers)
-        free.remove(noun)
-        pairs.append((("verb", verb, 1), ("obj", noun, 1)))
-    return pairs + [(("fn", "pos"), ("fn", "det"))]
+    pairs = []
+    for v in (0, 1):
+        free = sorted(obj_class)
+        stable_rng(seed, "homographs", v).shuffle(free)
+        for verb in verbs:
+            prefers = VERBS[verb][1]
+            noun = next(o for o in free if prefers == "*" or obj_class[o] not in prefers)
+            free.remove(noun)
+            pairs.append((("verb", verb, v), ("obj", noun, v)))
+    return pairs
 
 
 def build_world(seed: int = 0, languages=LANGUAGES) -> World:
