@@ -60,7 +60,7 @@ CELLS = [(i, t) for t in TARGETS for i in ("none", "mnli", "multitask", "scratch
 
 
 def test_every_artifact_is_written(run):
-    from xstilts.analysis.score import TASKS as SUBMISSION
+    from xstilts.core.registry import TASKS
 
     r = run / "results"
     for inter, target in CELLS:
@@ -72,7 +72,7 @@ def test_every_artifact_is_written(run):
         for lang in langs:
             score = ev["languages"][lang][ev["metric"]]
             assert 0.0 <= score <= 1.0 and ev["languages"][lang]["n"] > 0
-            pred = cell / "predictions" / target / f"test-{lang}.{SUBMISSION[target].ext}"
+            pred = cell / "predictions" / target / f"test-{lang}.{TASKS[target].submission.ext}"
             assert pred.stat().st_size > 0
             if target in ("xnli", "xcopa"):  # one label per example
                 assert len(pred.read_text().splitlines()) == ev["languages"][lang]["n"]

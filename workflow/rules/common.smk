@@ -10,7 +10,6 @@ from xstilts.core import paths as P
 from xstilts.core.config import ConfigError, validate
 from xstilts.stages.prefetch import manifest_path as prefetch_manifest_path
 from xstilts.stages.prefetch import plan as prefetch_plan
-from xstilts.core.registry import get_task
 
 try:
     CFG = validate(config, source="config (config/config.yaml + --configfile/--config overrides)")
@@ -28,16 +27,12 @@ os.environ["XSTILTS_CONFIG"] = CONFIG_FILE
 XS = "xstilts"
 ENV = "../envs/xstilts.yaml"  # conda env of every rule (relative to the rule files)
 
-if CFG.skipped:
-    print("xstilts: not implemented yet, left out of the DAG: " + ", ".join(CFG.skipped),
-          file=sys.stderr)
-
-CELLS = CFG.cells()  # (model, inter, target, seed) tuples
+CELLS = CFG.cells()  # xstilts.core.cell.Cell objects
 
 
 def cell_files(path_fn):
     """One path per cell, from a path-contract function."""
-    return [path_fn(*cell) for cell in CELLS]
+    return [path_fn(*cell.key) for cell in CELLS]
 
 TABLES = ["cells", "languages", "jobs"]
 FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown",
@@ -46,7 +41,7 @@ FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languag
 PLOTS_CODE = os.path.join(workflow.basedir, "src/xstilts/analysis/plots.py")
 REPORT_CODE = os.path.join(workflow.basedir, "src/xstilts/analysis/report.py")
 FIGURES = [f"{P.figures_dir()}/{n}.{ext}" for n in FIGURE_NAMES
-           for ext in CFG.raw.get("plots", {}).get("formats", ["png", "svg"])]
+           for ext in CFG.plots["formats"]]
 
 
 def _alt(names):
@@ -73,15 +68,13 @@ def data_of(model, task):
 
 def init_of(model, inter, seed):
     """The checkpoint a target phase starts from (base for none/scratch)."""
-    return P.checkpoint_done(P.ckpt_base_for_inter(model, inter, seed))
+    return P.checkpoint_done(CFG.inter(inter).start(model, seed))
 
 
 def cell_model_of(model, inter, target, seed):
     """What a cell's evaluation reads: its target checkpoint, or for a zero-shot target (no
     training set: BUCC, Tatoeba) the checkpoint the target phase would have started from."""
-    if get_task(target).zero_shot:
-        return init_of(model, inter, seed)
-    return P.checkpoint_done(P.cell_model_dir(model, inter, target, seed))
+    return P.checkpoint_done(CFG.cell(model, inter, target, seed).evaluated)
 
 
 def eval_param(model, target):

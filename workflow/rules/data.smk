@@ -31,7 +31,7 @@ rule toy_data:
     output:
         P.toy_manifest(),
     params:
-        toy=json.dumps(CFG.raw.get("toy", {}), sort_keys=True),
+        toy=json.dumps(CFG.toy, sort_keys=True),
     conda:
         ENV
     log:
@@ -49,7 +49,7 @@ rule tokenizer:
     output:
         P.tokenizer_file("{tokenizer}"),
     params:
-        spec=lambda wc: json.dumps(CFG.raw["tokenizers"][wc.tokenizer], sort_keys=True),
+        spec=lambda wc: json.dumps(CFG.tokenizer(wc.tokenizer), sort_keys=True),
     conda:
         ENV
     log:
@@ -68,7 +68,7 @@ rule prepare:
     output:
         P.data_manifest("{tokenizer}", "{task}"),
     params:
-        hp=lambda wc: hp_param(wc.task, "target" if wc.task in CFG.targets else "intermediate"),
+        hp=lambda wc: hp_param(wc.task, CFG.phase_of(wc.task)),
     conda:
         ENV
     log:

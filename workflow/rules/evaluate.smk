@@ -10,7 +10,7 @@ rule evaluate:
         predictions=directory(P.cell_predictions("{model}", "{inter}", "{target}", "{seed}")),
     params:
         opts=lambda wc: eval_param(wc.model, wc.target),
-    threads: CFG.raw.get("threads", 1)
+    threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
     conda:

@@ -23,8 +23,8 @@ rule intermediate:
         inter=_alt(CFG.trained_intermediates),
     params:
         hp=lambda wc: hp_param(CFG.inter_tasks(wc.inter)[0], "intermediate"),
-        mix=lambda wc: json.dumps(CFG.raw.get("multitask") if wc.inter == "multitask" else None),
-    threads: CFG.raw.get("threads", 1)
+        mix=lambda wc: json.dumps(CFG.multitask if CFG.inter(wc.inter).is_mixture else None),
+    threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
         nproc=lambda wc: nproc_of(wc.model),

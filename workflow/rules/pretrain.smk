@@ -9,8 +9,8 @@ rule base:
     output:
         P.checkpoint_done(P.base_dir("{model}")),
     params:
-        spec=lambda wc: json.dumps([CFG.model(wc.model), CFG.raw.get("pretrain", {})], sort_keys=True),
-    threads: CFG.raw.get("threads", 1)
+        spec=lambda wc: json.dumps([CFG.model(wc.model), CFG.pretrain], sort_keys=True),
+    threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
     conda:

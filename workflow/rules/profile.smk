@@ -11,8 +11,8 @@ rule profile:
     output:
         P.inference_profile("{model}", "{target}"),
     params:
-        spec=json.dumps(CFG.raw.get("profile", {}), sort_keys=True),
-    threads: CFG.raw.get("threads", 1)
+        spec=json.dumps(CFG.profile, sort_keys=True),
+    threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
     conda:

@@ -11,7 +11,7 @@ rule plots:
     output:
         [report(f, caption="../report/figures.rst", category="Figures") for f in FIGURES],
     params:
-        plots=json.dumps(CFG.raw.get("plots", {}), sort_keys=True),
+        plots=json.dumps(CFG.plots, sort_keys=True),
     conda:
         ENV
     log:

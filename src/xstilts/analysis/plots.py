@@ -616,3 +616,14 @@ def make_figures(
         for stem in FIGURES:
             written += _save(builders[stem](), out_dir, stem, formats, cfg["dpi"])
     return written
+
+
+def run(cfg, out: str | None = None, tables: str | None = None) -> None:
+    """The ``plots`` stage."""
+    from xstilts.core import paths
+    from xstilts.stages.common import log
+
+    out = out or paths.figures_dir()
+    made = make_figures(tables or paths.tables_dir(), out, formats=tuple(cfg.plots["formats"]),
+                        options=cfg.plots, targets=cfg.targets)
+    log(f"{len(made)} figure files -> {out}")

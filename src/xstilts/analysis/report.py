@@ -392,3 +392,13 @@ def make_report(
     tmp.write_text("\n".join(parts), encoding="utf-8")
     os.replace(tmp, out_html)
     return out_html
+
+
+def run(cfg, out: str | None = None, tables: str | None = None, figures: str | None = None) -> None:
+    """The ``report`` stage."""
+    from xstilts.core import paths
+    from xstilts.stages.common import log
+
+    out = out or paths.report_html()
+    make_report(tables or paths.tables_dir(), figures or paths.figures_dir(), out, targets=cfg.targets)
+    log(f"report -> {out}")
