@@ -65,7 +65,10 @@ def load(path: str | Path) -> "Config":
 
 def _with_defaults(schema: dict, value, root: dict):
     """``value`` with the ``default:`` of every absent property filled in (recursively, into
-    objects that are present; a missing object with defaults and no required keys is created)."""
+    objects that are present; a missing object with defaults and no required keys is created).
+    Hyperparameter layers are left as given: ``Config.hparams`` puts the defaults under them."""
+    if schema.get("$ref") == "#/$defs/hparams":
+        return value
     if "$ref" in schema:
         schema = {**root["$defs"][schema["$ref"].rsplit("/", 1)[-1]],
                   **{k: v for k, v in schema.items() if k != "$ref"}}

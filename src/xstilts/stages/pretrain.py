@@ -6,14 +6,14 @@ masked language modelling on the multilingual toy corpus: the toy stand-in for "
 
 from __future__ import annotations
 
-import json
 import math
 import random
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from xstilts.core import paths
+from xstilts.core.records import CostRecord
 from xstilts.stages.models import encoder_dir, toy_config
 from xstilts.stages.profiling import CostMeter
 from xstilts.stages.train import set_seed
@@ -113,5 +113,5 @@ def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *
                  "mlm_loss_chance": math.log(len(tokenizer)),
                  "corpus_lines": sum(map(len, corpus.values())), "sequences": len(enc),
                  "architecture": spec, "seed": seed})
-    (Path(out_dir) / "cost.json").write_text(json.dumps(cost, indent=2))
+    CostRecord.from_dict(cost).write(paths.checkpoint_done(out_dir))  # atomic, checked
     return cost

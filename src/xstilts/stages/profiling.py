@@ -63,6 +63,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xstilts.core.records import CostRecord
 from xstilts.core.runtime import autocast, dtype_name
 
 __all__ = [
@@ -835,17 +836,17 @@ class CostMeter:
         wall = self.elapsed_s()
         mem = self._mem.stop()
         dev = self.device
-        return {
-            "phase": self.phase,
-            "steps": int(self.steps),
-            "examples": int(self.examples),
-            "tokens": int(self.tokens),
-            "flops": float(self.flops),
-            "wall_s": float(wall),
-            "device": dev.type if dev.index is None else f"{dev.type}:{dev.index}",
-            "device_hours": float(wall * self.n_devices / 3600.0),
-            "peak_mem_mb": float(mem["peak_mb"]),
-            "tokens_per_s": float(self.tokens / wall) if wall > 0 else 0.0,
-            "best_step": best_step,
-            "stopped_early": bool(stopped_early),
-        }
+        return CostRecord(
+            phase=self.phase,
+            steps=int(self.steps),
+            examples=int(self.examples),
+            tokens=int(self.tokens),
+            flops=float(self.flops),
+            wall_s=float(wall),
+            device=dev.type if dev.index is None else f"{dev.type}:{dev.index}",
+            device_hours=float(wall * self.n_devices / 3600.0),
+            peak_mem_mb=float(mem["peak_mb"]),
+            tokens_per_s=float(self.tokens / wall) if wall > 0 else 0.0,
+            best_step=best_step,
+            stopped_early=bool(stopped_early),
+        ).to_json()
