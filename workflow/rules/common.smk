@@ -8,6 +8,7 @@ import yaml
 
 from xstilts.core import paths as P
 from xstilts.core.config import ConfigError, validate
+from xstilts.stages.distributed import shell_launcher
 from xstilts.stages.prefetch import manifest_path as prefetch_manifest_path
 from xstilts.stages.prefetch import plan as prefetch_plan
 
@@ -101,3 +102,27 @@ GPU_RESOURCES = dict(
 )
 if any("gpu_model" in CFG.resources(m) for m in CFG.models):
     GPU_RESOURCES["gpu_model"] = lambda wc: CFG.resources(wc.model).get("gpu_model", "")
+
+
+# Real mode: compute nodes may be offline. The local rule `prefetch` (submit host, network)
+# snapshots every Hub model and dataset split into the HF cache first; jobs that read the Hub
+# depend on its manifest and run with the Hub switched off (a miss fails naming what is missing).
+OFFLINE = "" if CFG.is_toy else "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 "
+
+
+PREFETCH_MANIFEST = prefetch_manifest_path()
+
+
+def prefetch_inputs(wildcards=None):
+    """ancient(): refetching (e.g. after adding a task) must not rerun finished jobs."""
+    return [] if CFG.is_toy else [ancient(PREFETCH_MANIFEST)]
+
+
+def nproc_of(model):
+    """Training processes per job: resources.nproc, else one per GPU (torchrun DDP when > 1)."""
+    res = CFG.resources(model)
+    return int(res.get("nproc") or max(int(res.get("gpus") or 0), 1))
+
+
+# `xstilts`, or `torchrun --standalone --nproc_per_node N -m xstilts.cli` when nproc > 1
+LAUNCH = shell_launcher("{resources.nproc}", console=XS)

@@ -2,29 +2,18 @@
 
 localrules: toy_data, labels, baseline, prefetch
 
-# Real mode: compute nodes may be offline. The local rule `prefetch` (submit host, network)
-# snapshots every Hub model and dataset split into the HF cache first; jobs that read the Hub
-# depend on its manifest and run with the Hub switched off (a miss fails naming what is missing).
-OFFLINE = "" if CFG.is_toy else "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 "
-
-
-PREFETCH_MANIFEST = prefetch_manifest_path()
-
-
-def prefetch_inputs(wildcards=None):
-    """ancient(): refetching (e.g. after adding a task) must not rerun finished jobs."""
-    return [] if CFG.is_toy else [ancient(PREFETCH_MANIFEST)]
-
 
 rule prefetch:
     output:
         PREFETCH_MANIFEST,
     params:
         plan=lambda wc: json.dumps(prefetch_plan(CFG).to_json(), sort_keys=True),
+    conda:
+        ENV
     log:
         P.log("prefetch"),
     shell:
-        "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE {XS} prefetch > {log} 2>&1"
+        "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE xstilts prefetch > {log} 2>&1"
 
 
 rule toy_data:
@@ -39,7 +28,7 @@ rule toy_data:
     benchmark:
         P.benchmark("toy_data")
     shell:
-        "{XS} toy-data > {log} 2>&1"
+        "xstilts toy-data > {log} 2>&1"
 
 
 rule tokenizer:
@@ -57,7 +46,7 @@ rule tokenizer:
     benchmark:
         P.benchmark("tokenizer", "{tokenizer}")
     shell:
-        "{OFFLINE}{XS} tokenizer --name {wildcards.tokenizer} > {log} 2>&1"
+        OFFLINE + "xstilts tokenizer --name {wildcards.tokenizer} > {log} 2>&1"
 
 
 rule prepare:
@@ -76,7 +65,7 @@ rule prepare:
     benchmark:
         P.benchmark("prepare", "{tokenizer}", "{task}")
     shell:
-        "{OFFLINE}{XS} prepare --tokenizer {wildcards.tokenizer} --task {wildcards.task} > {log} 2>&1"
+        OFFLINE + "xstilts prepare --tokenizer {wildcards.tokenizer} --task {wildcards.task} > {log} 2>&1"
 
 
 rule labels:
@@ -91,7 +80,7 @@ rule labels:
     benchmark:
         P.benchmark("labels", "{target}")
     shell:
-        "{XS} labels --target {wildcards.target} > {log} 2>&1"
+        "xstilts labels --target {wildcards.target} > {log} 2>&1"
 
 
 rule baseline:
@@ -106,4 +95,4 @@ rule baseline:
     benchmark:
         P.benchmark("baseline", "{target}")
     shell:
-        "{XS} baseline --target {wildcards.target} > {log} 2>&1"
+        "xstilts baseline --target {wildcards.target} > {log} 2>&1"

@@ -20,5 +20,5 @@ rule evaluate:
     benchmark:
         P.benchmark("evaluate", "{model}", "{inter}", "{target}", "s{seed}")
     shell:
-        "{XS} evaluate --model {wildcards.model} --inter {wildcards.inter} --target {wildcards.target}"
+        "xstilts evaluate --model {wildcards.model} --inter {wildcards.inter} --target {wildcards.target}"
         " --seed {wildcards.seed} > {log} 2>&1"

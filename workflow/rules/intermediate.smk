@@ -1,17 +1,5 @@
 # Intermediate-task training: one English task, or the multitask mixture.
 
-from xstilts.stages.distributed import shell_launcher
-
-
-def nproc_of(model):
-    """Training processes per job: resources.nproc, else one per GPU (torchrun DDP when > 1)."""
-    res = CFG.resources(model)
-    return int(res.get("nproc") or max(int(res.get("gpus") or 0), 1))
-
-
-# `xstilts`, or `torchrun --standalone --nproc_per_node N -m xstilts.cli` when nproc > 1
-LAUNCH = shell_launcher("{resources.nproc}", console=XS)
-
 
 rule intermediate:
     input:

@@ -20,4 +20,4 @@ rule base:
     benchmark:
         P.benchmark("base", "{model}")
     shell:
-        OFFLINE + "{XS} base --model {wildcards.model} > {log} 2>&1"
+        OFFLINE + "xstilts base --model {wildcards.model} > {log} 2>&1"

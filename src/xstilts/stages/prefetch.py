@@ -99,7 +99,7 @@ def plan(cfg) -> Plan:
         spec = cfg.model(name)
         models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"model:{name}")
     for name in cfg.tokenizers:
-        spec = cfg.raw["tokenizers"][name]
+        spec = cfg.tokenizer(name)
         models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"tokenizer:{name}")
     p.models = [ModelItem(repo, rev, tuple(used)) for (repo, rev), used in models.items()]
     splits: dict[tuple, list[str]] = {}

@@ -128,7 +128,7 @@ class Family:
         idx = sorted(random.Random(seed).sample(range(len(examples)), limit))
         return [examples[i] for i in idx]
 
-    def search_cost(self, task, feats: list[dict], hidden: int, repeats: int = 5) -> dict | None:
+    def search_cost(self, task, feats: list[dict], hidden: int, repeats: int = 5, **options) -> dict | None:
         """Serving cost beyond the encoder forward (retrieval: the search), or None."""
         return None
 
