@@ -24,7 +24,7 @@ if not os.path.exists(CONFIG_FILE):
     os.makedirs(os.path.dirname(CONFIG_FILE), exist_ok=True)
     with open(CONFIG_FILE, "w") as fh:
         fh.write(_cfg_text)
-os.environ["XSTILTS_CONFIG"] = CONFIG_FILE
+os.environ.update(XSTILTS_CONFIG=CONFIG_FILE)  # read by the `xstilts` CLI (cli.py)
 XS = "xstilts"
 ENV = "../envs/xstilts.yaml"  # conda env of every rule (relative to the rule files)
 

@@ -46,7 +46,7 @@ rule tokenizer:
     benchmark:
         P.benchmark("tokenizer", "{tokenizer}")
     shell:
-        OFFLINE + "xstilts tokenizer --name {wildcards.tokenizer} > {log} 2>&1"
+        f"{OFFLINE}xstilts tokenizer --name {{wildcards.tokenizer}} > {{log}} 2>&1"
 
 
 rule prepare:
@@ -65,7 +65,7 @@ rule prepare:
     benchmark:
         P.benchmark("prepare", "{tokenizer}", "{task}")
     shell:
-        OFFLINE + "xstilts prepare --tokenizer {wildcards.tokenizer} --task {wildcards.task} > {log} 2>&1"
+        f"{OFFLINE}xstilts prepare --tokenizer {{wildcards.tokenizer}} --task {{wildcards.task}} > {{log}} 2>&1"
 
 
 rule labels:

@@ -23,5 +23,5 @@ rule intermediate:
     benchmark:
         P.benchmark("intermediate", "{model}", "{inter}", "s{seed}")
     shell:
-        OFFLINE + LAUNCH + " intermediate --model {wildcards.model} --inter {wildcards.inter} --seed {wildcards.seed}"
-        " > {log} 2>&1"
+        f"{OFFLINE}{LAUNCH} intermediate --model {{wildcards.model}} --inter {{wildcards.inter}}"
+        " --seed {wildcards.seed} > {log} 2>&1"

@@ -20,4 +20,4 @@ rule base:
     benchmark:
         P.benchmark("base", "{model}")
     shell:
-        OFFLINE + "xstilts base --model {wildcards.model} > {log} 2>&1"
+        f"{OFFLINE}xstilts base --model {{wildcards.model}} > {{log}} 2>&1"

@@ -20,5 +20,5 @@ rule target:
     benchmark:
         P.benchmark("target", "{model}", "{inter}", "{target}", "s{seed}")
     shell:
-        OFFLINE + LAUNCH + " target --model {wildcards.model} --inter {wildcards.inter} --target {wildcards.target}"
+        f"{OFFLINE}{LAUNCH} target --model {{wildcards.model}} --inter {{wildcards.inter}} --target {{wildcards.target}}"
         " --seed {wildcards.seed} > {log} 2>&1"
