@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -27,7 +28,9 @@ class ConfigError(ValueError):
     """A config problem, phrased for the user (names the key)."""
 
 
+@lru_cache(maxsize=1)
 def _schema() -> dict:
+    """The config schema (read once; callers must not modify it)."""
     text = resources.files("xstilts").joinpath("core/schemas/config.schema.yaml").read_text()
     return yaml.safe_load(text)
 

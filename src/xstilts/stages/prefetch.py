@@ -177,11 +177,10 @@ def fetch(p: Plan, log=print) -> dict:
 
 
 def write_manifest(manifest: dict, path: str | None = None) -> str:
+    from xstilts.stages.common import write_json
+
     path = path or manifest_path()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, path)
+    write_json(manifest, path)
     return path
 
 
