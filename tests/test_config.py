@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from xstilts.core.registry import get_family
 from xstilts.core.config import ConfigError, load, validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,8 +27,8 @@ def test_default_and_paper_configs_are_valid():
     assert len(sizes) >= 2 and max(sizes) >= 4 * min(sizes)
     # targets of three families, each transfer target beside its random-init control
     assert {"panx", "udpos", "tatoeba", "objclass"} <= set(toy.targets)
-    assert not toy.skipped
-    cells = {(i, t) for _, i, t, _ in toy.cells()}
+    assert all(get_family(t) for t in toy.data_tasks())  # every task has its family's code
+    cells = {(c.inter.name, c.target) for c in toy.cells()}
     for target in toy.targets:
         assert {("none", target), ("scratch", target)} <= cells
     # the planted controls: an intermediate built to help objclass, and an unrelated one
@@ -41,9 +42,9 @@ def test_default_and_paper_configs_are_valid():
     assert {"xlmr-base", "xlmr-large"} <= set(paper.models)
     nine = {"anli", "mnli", "qqp", "sst2", "squad_v2", "hellaswag", "commonsenseqa", "cosmosqa", "ccg"}
     assert nine <= set(paper.raw["intermediate"])
-    # QA is implemented: squad_v2 is a trained intermediate, not a skipped task
-    assert "squad_v2" in paper.intermediates
-    assert not any(s.startswith("squad_v2") for s in paper.skipped)
+    # QA is implemented: squad_v2 is a trained intermediate
+    assert "squad_v2" in paper.intermediates and "squad_v2" in paper.trained_intermediates
+    assert get_family("squad_v2").name == "qa"
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -80,7 +81,7 @@ def test_cells_cover_grid_and_controls(toy):
     cells = cfg.cells()
     n_inter = len(cfg.intermediates) + len(cfg.controls)
     assert len(cells) == len(cfg.models) * len(cfg.targets) * len(cfg.seeds) * n_inter
-    assert ("tiny-2x64", "scratch", "udpos", 1) in cells
+    assert ("tiny-2x64", "scratch", "udpos", 1) in {c.key for c in cells}
 
 
 def test_pairing_restricts_the_intermediates_of_a_target(toy):
@@ -91,7 +92,7 @@ def test_pairing_restricts_the_intermediates_of_a_target(toy):
     cfg = validate(toy)
     assert cfg.inters_of("xnli") == ["none", "mnli", "squad_v2", "multitask", "scratch"]
     assert cfg.inters_of("xquad") == ["none", "squad_v2", "scratch"]
-    assert len(cfg.cells()) == len(cfg.models) * (5 + 3)
+    assert len(cfg.cells()) == len(cfg.models) * len(cfg.seeds) * (5 + 3)
     bad = copy.deepcopy(toy)
     bad["pairing"] = {"xquad": ["none", "ccg"]}
     with pytest.raises(ConfigError, match=r"pairing\.xquad\[1\]: 'ccg' is not listed under intermediate"):

@@ -44,16 +44,14 @@ def worker(out: str) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from xstilts import cli
-
     from xstilts.stages import distributed
     from xstilts.core.config import load
     from xstilts.stages.models import XstiltsModel, load_encoder
-    from xstilts.stages.train import set_seed, train_phase
+    from xstilts.stages.train import set_seed, task_data, train_phase
 
     torch.set_num_threads(1)
     cfg = load("c.yaml")
-    td = cli._task_data(cfg, MODEL, TARGET, "target")
+    td = task_data(cfg, cfg.bound(TARGET, "target"), MODEL)
     set_seed(SEED)
     model = XstiltsModel(load_encoder("results/models/nano-1x32/base"))  # dropout 0 in its config
     model.add_head(td.task, td.family, dropout=0.0)
@@ -82,20 +80,11 @@ from xstilts.core import paths  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    from xstilts import cli
-
+def world(tmp_path_factory, stages):
     d = tmp_path_factory.mktemp("ddp")
     (d / "c.yaml").write_text(yaml.safe_dump(_config()))
-    old, threads = os.getcwd(), torch.get_num_threads()
-    os.chdir(d)
-    try:
-        for argv in (["toy-data"], ["tokenizer", "--name", "toy"], ["base", "--model", MODEL],
-                     *(["prepare", "--tokenizer", "toy", "--task", t] for t in (TARGET, "mnli", "hellaswag"))):
-            assert cli.main([argv[0], "--config", "c.yaml", *argv[1:]]) == 0
-    finally:
-        os.chdir(old)
-        torch.set_num_threads(threads)
+    stages(d, (["toy-data"], ["tokenizer", "--name", "toy"], ["base", "--model", MODEL],
+               *(["prepare", "--tokenizer", "toy", "--task", t] for t in (TARGET, "mnli", "hellaswag"))))
     enc = d / paths.base_dir(MODEL) / "encoder/config.json"
     conf = json.loads(enc.read_text())
     conf.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_aggregate import LATENCY, MODELS, SCORES, write_artifacts  # noqa: E402
+from synthetic import LATENCY, MODELS, SCORES, write_artifacts  # noqa: E402
 
 from xstilts.analysis.aggregate import aggregate  # noqa: E402
 from xstilts.analysis.plots import figure_names, language_order, make_figures  # noqa: E402

@@ -96,8 +96,8 @@ def test_default_config_encoders_are_shipped_and_small():
                for d in store.iterdir() if (d / "key.json").exists()}
     for model in cfg.models:
         wanted = {"architecture": dict(sorted(cfg.model(model)["toy"].items())),
-                  "mlm": dict(sorted(cfg.pretrain(model).items())), "toy_seed": cfg.toy["seed"],
-                  "n_corpus": cfg.toy["n_corpus"], "languages": ["en", *cfg.toy_languages]}
+                  "mlm": dict(sorted(cfg.mlm(model).items())), "toy_seed": cfg.toy_world["seed"],
+                  "n_corpus": cfg.toy_world["n_corpus"], "languages": ["en", *cfg.toy_languages]}
         assert any(all(e["fields"][k] == v for k, v in wanted.items()) for e in entries.values()), (
             f"no shipped encoder for {model}: run `make toy-encoders`")
     size = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())

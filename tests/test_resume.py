@@ -44,25 +44,15 @@ def _config() -> dict:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, stages):
     """A run directory with the toy data, tokenizer, tokenized pawsx and a base model, plus the
     uninterrupted reference run (``ref/``)."""
-    from xstilts import cli
-
     d = tmp_path_factory.mktemp("resume")
     (d / "c.yaml").write_text(yaml.safe_dump(_config()))
-    old = os.getcwd()
-    os.chdir(d)
-    threads = torch.get_num_threads()
-    try:
-        for argv in (["toy-data"], ["tokenizer", "--name", "toy"],
-                     ["prepare", "--tokenizer", "toy", "--task", TARGET], ["base", "--model", MODEL],
-                     ["target", "--model", MODEL, "--inter", "none", "--target", TARGET,
-                      "--seed", str(SEED), "--out", "ref"]):
-            assert cli.main([argv[0], "--config", "c.yaml", *argv[1:]]) == 0
-    finally:
-        os.chdir(old)
-        torch.set_num_threads(threads)
+    stages(d, (["toy-data"], ["tokenizer", "--name", "toy"],
+               ["prepare", "--tokenizer", "toy", "--task", TARGET], ["base", "--model", MODEL],
+               ["target", "--model", MODEL, "--inter", "none", "--target", TARGET,
+                "--seed", str(SEED), "--out", "ref"]))
     ref = json.loads((d / "ref/cost.json").read_text())
     assert ref["steps"] == STEPS and ref["resumed_from"] == []
     # the checkpoint holds the best dev state: it must come from after the interruptions below

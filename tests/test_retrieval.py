@@ -73,11 +73,11 @@ def test_mine_mode_threshold_from_sample_applied_to_test():
             vecs += [v, v + 0.05]
         feats.append(feat(f"{split}-y9", "trg", split))
         vecs.append(np.array([0.3, 0.3, 1.0, 0.0]))
-    ids, outs, extra = FAM.search("mine", feats, np.stack(vecs), margin_k=2)
+    ids, outs, extra = R.SEARCHES["mine"].search(feats, np.stack(vecs), margin_k=2)
     assert sorted(zip(ids, outs)) == [("test-x0", "test-y0"), ("test-x1", "test-y1")]
     assert extra["sample_f1"] == pytest.approx(1.0)
     task = get_task("bucc2018")
-    m = FAM.metric(task, "mine", ids, outs, feats)
+    m = R.SEARCHES["mine"].metric(task, ids, outs, feats)
     assert (m["f1"], m["precision"], m["recall"], m["n"]) == (1.0, 1.0, 1.0, 2)
 
 
@@ -95,7 +95,7 @@ def _tiny_model(layers=2):
 
 
 def test_mean_pooling_ignores_padding():
-    from xstilts.stages.train import predict
+    from xstilts.stages.common import predict
 
     model = _tiny_model()
     task = get_task("tatoeba")
@@ -316,7 +316,8 @@ def test_lareqa_dual_encoder_trains_above_chance(tmp_path):
     def evaluate(model, name):
         return evaluate_cell(model, task, str(data), ["qaa"], str(tmp_path / f"{name}.json"),
                              str(tmp_path / name), device=torch.device("cpu"), dtype="float32",
-                             batch_size=64, pad_id=tok.pad_token_id, meta={"model": name},
+                             batch_size=64, pad_id=tok.pad_token_id,
+                             meta={"benchmark": "toy", "model": name, "target": task.name},
                              options={"search": "rank"})["languages"]["qaa"]
 
     untrained = evaluate(fresh(), "untrained")
@@ -348,7 +349,7 @@ def test_tatoeba_mlm_model_above_chance_and_middle_layer_beats_embeddings(tmp_pa
     (250 steps, batch 16, lr 5e-4) the embedding layer wins instead (qaa .71 vs .545)."""
     from xstilts.stages.models import XstiltsModel, load_encoder, train_tokenizer
     from xstilts.stages.pretrain import pretrain_mlm
-    from xstilts.stages.train import predict
+    from xstilts.stages.common import predict
 
     torch.set_num_threads(1)
     langs = ["en", "qaa", "qab", "qac", "qad"]

@@ -192,10 +192,14 @@ def test_cli_prints_like_evaluate_py_and_writes_json(folders, tmp_path, capsys):
 
 def test_register_task_plugs_in_a_twin(folders):
     pred, gold = folders
-    S.register_task(S.TaskSpec("toyxnli", "tsv", S.TASKS["xnli"].scorer, ("accuracy",), ("accuracy",)))
+    from dataclasses import replace
+
+    from xstilts.core.registry import TASKS, register
+
+    register(replace(TASKS["xnli"], name="toyxnli"))  # a twin with xnli's submission format
     try:
         (pred / "xnli").rename(pred / "toyxnli")
         (gold / "xnli").rename(gold / "toyxnli")
         assert S.score_predictions(pred, gold, tasks=["toyxnli"])["toyxnli"]["avg"]["metric"] == 62.5
     finally:
-        del S.TASKS["toyxnli"]
+        del TASKS["toyxnli"]

@@ -1,5 +1,7 @@
 """Real Snakemake runs of the whole workflow on a seconds-scale toy grid (tests/configs/tiny.yaml).
 
+The runners (``snakemake``, ``planned_jobs``) are fixtures of tests/conftest.py.
+
 One full run builds every artifact; the other tests ask Snakemake (dry runs, `-n`) what it would
 redo after a change, which is exactly the caching behaviour users rely on.
 """
@@ -8,45 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 1500, configs=(TINY,)) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-           "--directory", str(workdir), "--configfile", *map(str, configs), "--cores", "2", *args]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    if proc.returncode != 0:
-        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in workdir.glob("results/logs/**/*.log")
-                         if "Error" in p.read_text() or "Traceback" in p.read_text())
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-6000:]}\n{logs}")
-    return proc
-
-
-def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """The 'Job stats' table of a dry run: rule -> count."""
-    out = proc.stdout + proc.stderr
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M))
-    counts.pop("total", None)
-    return {k: int(v) for k, v in counts.items()}
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, snakemake):
     workdir = tmp_path_factory.mktemp("workflow")
     t0 = time.time()
     snakemake(workdir)
@@ -60,7 +35,7 @@ CELLS = [(i, t) for t in TARGETS for i in ("none", "mnli", "multitask", "scratch
 
 
 def test_every_artifact_is_written(run):
-    from xstilts.analysis.score import TASKS as SUBMISSION
+    from xstilts.core.registry import TASKS
 
     r = run / "results"
     for inter, target in CELLS:
@@ -72,7 +47,7 @@ def test_every_artifact_is_written(run):
         for lang in langs:
             score = ev["languages"][lang][ev["metric"]]
             assert 0.0 <= score <= 1.0 and ev["languages"][lang]["n"] > 0
-            pred = cell / "predictions" / target / f"test-{lang}.{SUBMISSION[target].ext}"
+            pred = cell / "predictions" / target / f"test-{lang}.{TASKS[target].submission.ext}"
             assert pred.stat().st_size > 0
             if target in ("xnli", "xcopa"):  # one label per example
                 assert len(pred.read_text().splitlines()) == ev["languages"][lang]["n"]
@@ -139,14 +114,14 @@ def test_score_cli_matches_eval(run, target):
             assert scores[lang][k] == pytest.approx(100 * v[k]), (target, lang, k)
 
 
-def test_second_run_is_a_noop(run):
+def test_second_run_is_a_noop(run, snakemake, planned_jobs):
     assert planned_jobs(snakemake(run, "-n")) == {}
 
 
-def test_plot_code_or_config_change_reruns_only_figures(run):
+def test_plot_code_or_config_change_reruns_only_figures(run, snakemake, planned_jobs, tiny_config, root):
     # Snakemake reruns for a newer input only when its content changed (a bare touch is not
     # enough), so the test edits the plotting code and puts it back.
-    plots = ROOT / "src/xstilts/analysis/plots.py"
+    plots = root / "src/xstilts/analysis/plots.py"
     code, stat = plots.read_bytes(), plots.stat()
     try:
         plots.write_bytes(code + b"\n# edited by test_workflow\n")
@@ -156,11 +131,11 @@ def test_plot_code_or_config_change_reruns_only_figures(run):
         os.utime(plots, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     override = run / "plot-options.yaml"
     override.write_text("plots: {dpi: 61, formats: [png, svg]}\n")
-    jobs = planned_jobs(snakemake(run, "-n", configs=(TINY, override)))
+    jobs = planned_jobs(snakemake(run, "-n", configs=(tiny_config, override)))
     assert set(jobs) == {"plots", "report_html", "all"}
 
 
-def test_deleting_one_eval_reruns_only_that_evaluation(run):
+def test_deleting_one_eval_reruns_only_that_evaluation(run, snakemake, planned_jobs):
     ev = run / "results/cells/nano-1x32/mnli/xcopa/s1/eval.json"
     ev.unlink()
     try:
@@ -173,7 +148,7 @@ def test_deleting_one_eval_reruns_only_that_evaluation(run):
     assert ev.exists()
 
 
-def test_one_cell_target_builds_only_that_chain(tmp_path):
+def test_one_cell_target_builds_only_that_chain(tmp_path, snakemake, planned_jobs):
     target = "results/cells/nano-1x32/mnli/xnli/s1/eval.json"
     jobs = planned_jobs(snakemake(tmp_path, "-n", target))
     assert jobs == {"toy_data": 1, "tokenizer": 1, "base": 1, "prepare": 2, "intermediate": 1,

@@ -18,4 +18,4 @@ rule aggregate:
     benchmark:
         P.benchmark("aggregate")
     shell:
-        "{XS} aggregate > {log} 2>&1"
+        "xstilts aggregate > {log} 2>&1"

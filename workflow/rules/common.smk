@@ -8,9 +8,9 @@ import yaml
 
 from xstilts.core import paths as P
 from xstilts.core.config import ConfigError, validate
+from xstilts.stages.distributed import shell_launcher
 from xstilts.stages.prefetch import manifest_path as prefetch_manifest_path
 from xstilts.stages.prefetch import plan as prefetch_plan
-from xstilts.core.registry import get_task
 
 try:
     CFG = validate(config, source="config (config/config.yaml + --configfile/--config overrides)")
@@ -24,20 +24,16 @@ if not os.path.exists(CONFIG_FILE):
     os.makedirs(os.path.dirname(CONFIG_FILE), exist_ok=True)
     with open(CONFIG_FILE, "w") as fh:
         fh.write(_cfg_text)
-os.environ["XSTILTS_CONFIG"] = CONFIG_FILE
+os.environ.update(XSTILTS_CONFIG=CONFIG_FILE)  # read by the `xstilts` CLI (cli.py)
 XS = "xstilts"
 ENV = "../envs/xstilts.yaml"  # conda env of every rule (relative to the rule files)
 
-if CFG.skipped:
-    print("xstilts: not implemented yet, left out of the DAG: " + ", ".join(CFG.skipped),
-          file=sys.stderr)
-
-CELLS = CFG.cells()  # (model, inter, target, seed) tuples
+CELLS = CFG.cells()  # xstilts.core.cell.Cell objects
 
 
 def cell_files(path_fn):
     """One path per cell, from a path-contract function."""
-    return [path_fn(*cell) for cell in CELLS]
+    return [path_fn(*cell.key) for cell in CELLS]
 
 TABLES = ["cells", "languages", "jobs"]
 FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown",
@@ -46,7 +42,7 @@ FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languag
 PLOTS_CODE = os.path.join(workflow.basedir, "src/xstilts/analysis/plots.py")
 REPORT_CODE = os.path.join(workflow.basedir, "src/xstilts/analysis/report.py")
 FIGURES = [f"{P.figures_dir()}/{n}.{ext}" for n in FIGURE_NAMES
-           for ext in CFG.raw.get("plots", {}).get("formats", ["png", "svg"])]
+           for ext in CFG.plots["formats"]]
 
 
 def _alt(names):
@@ -73,15 +69,13 @@ def data_of(model, task):
 
 def init_of(model, inter, seed):
     """The checkpoint a target phase starts from (base for none/scratch)."""
-    return P.checkpoint_done(P.ckpt_base_for_inter(model, inter, seed))
+    return P.checkpoint_done(CFG.inter(inter).start(model, seed))
 
 
 def cell_model_of(model, inter, target, seed):
     """What a cell's evaluation reads: its target checkpoint, or for a zero-shot target (no
     training set: BUCC, Tatoeba) the checkpoint the target phase would have started from."""
-    if get_task(target).zero_shot:
-        return init_of(model, inter, seed)
-    return P.checkpoint_done(P.cell_model_dir(model, inter, target, seed))
+    return P.checkpoint_done(CFG.cell(model, inter, target, seed).evaluated)
 
 
 def eval_param(model, target):
@@ -108,3 +102,27 @@ GPU_RESOURCES = dict(
 )
 if any("gpu_model" in CFG.resources(m) for m in CFG.models):
     GPU_RESOURCES["gpu_model"] = lambda wc: CFG.resources(wc.model).get("gpu_model", "")
+
+
+# Real mode: compute nodes may be offline. The local rule `prefetch` (submit host, network)
+# snapshots every Hub model and dataset split into the HF cache first; jobs that read the Hub
+# depend on its manifest and run with the Hub switched off (a miss fails naming what is missing).
+OFFLINE = "" if CFG.is_toy else "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 "
+
+
+PREFETCH_MANIFEST = prefetch_manifest_path()
+
+
+def prefetch_inputs(wildcards=None):
+    """ancient(): refetching (e.g. after adding a task) must not rerun finished jobs."""
+    return [] if CFG.is_toy else [ancient(PREFETCH_MANIFEST)]
+
+
+def nproc_of(model):
+    """Training processes per job: resources.nproc, else one per GPU (torchrun DDP when > 1)."""
+    res = CFG.resources(model)
+    return int(res.get("nproc") or max(int(res.get("gpus") or 0), 1))
+
+
+# `xstilts`, or `torchrun --standalone --nproc_per_node N -m xstilts.cli` when nproc > 1
+LAUNCH = shell_launcher("{resources.nproc}", console=XS)

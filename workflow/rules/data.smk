@@ -2,36 +2,25 @@
 
 localrules: toy_data, labels, baseline, prefetch
 
-# Real mode: compute nodes may be offline. The local rule `prefetch` (submit host, network)
-# snapshots every Hub model and dataset split into the HF cache first; jobs that read the Hub
-# depend on its manifest and run with the Hub switched off (a miss fails naming what is missing).
-OFFLINE = "" if CFG.is_toy else "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 "
-
-
-PREFETCH_MANIFEST = prefetch_manifest_path()
-
-
-def prefetch_inputs(wildcards=None):
-    """ancient(): refetching (e.g. after adding a task) must not rerun finished jobs."""
-    return [] if CFG.is_toy else [ancient(PREFETCH_MANIFEST)]
-
 
 rule prefetch:
     output:
         PREFETCH_MANIFEST,
     params:
         plan=lambda wc: json.dumps(prefetch_plan(CFG).to_json(), sort_keys=True),
+    conda:
+        ENV
     log:
         P.log("prefetch"),
     shell:
-        "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE {XS} prefetch > {log} 2>&1"
+        "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE xstilts prefetch > {log} 2>&1"
 
 
 rule toy_data:
     output:
         P.toy_manifest(),
     params:
-        toy=json.dumps(CFG.raw.get("toy", {}), sort_keys=True),
+        toy=json.dumps(CFG.toy, sort_keys=True),
     conda:
         ENV
     log:
@@ -39,7 +28,7 @@ rule toy_data:
     benchmark:
         P.benchmark("toy_data")
     shell:
-        "{XS} toy-data > {log} 2>&1"
+        "xstilts toy-data > {log} 2>&1"
 
 
 rule tokenizer:
@@ -49,7 +38,7 @@ rule tokenizer:
     output:
         P.tokenizer_file("{tokenizer}"),
     params:
-        spec=lambda wc: json.dumps(CFG.raw["tokenizers"][wc.tokenizer], sort_keys=True),
+        spec=lambda wc: json.dumps(CFG.tokenizer(wc.tokenizer), sort_keys=True),
     conda:
         ENV
     log:
@@ -57,7 +46,7 @@ rule tokenizer:
     benchmark:
         P.benchmark("tokenizer", "{tokenizer}")
     shell:
-        "{OFFLINE}{XS} tokenizer --name {wildcards.tokenizer} > {log} 2>&1"
+        f"{OFFLINE}xstilts tokenizer --name {{wildcards.tokenizer}} > {{log}} 2>&1"
 
 
 rule prepare:
@@ -68,7 +57,7 @@ rule prepare:
     output:
         P.data_manifest("{tokenizer}", "{task}"),
     params:
-        hp=lambda wc: hp_param(wc.task, "target" if wc.task in CFG.targets else "intermediate"),
+        hp=lambda wc: hp_param(wc.task, CFG.phase_of(wc.task)),
     conda:
         ENV
     log:
@@ -76,7 +65,7 @@ rule prepare:
     benchmark:
         P.benchmark("prepare", "{tokenizer}", "{task}")
     shell:
-        "{OFFLINE}{XS} prepare --tokenizer {wildcards.tokenizer} --task {wildcards.task} > {log} 2>&1"
+        f"{OFFLINE}xstilts prepare --tokenizer {{wildcards.tokenizer}} --task {{wildcards.task}} > {{log}} 2>&1"
 
 
 rule labels:
@@ -91,7 +80,7 @@ rule labels:
     benchmark:
         P.benchmark("labels", "{target}")
     shell:
-        "{XS} labels --target {wildcards.target} > {log} 2>&1"
+        "xstilts labels --target {wildcards.target} > {log} 2>&1"
 
 
 rule baseline:
@@ -106,4 +95,4 @@ rule baseline:
     benchmark:
         P.benchmark("baseline", "{target}")
     shell:
-        "{XS} baseline --target {wildcards.target} > {log} 2>&1"
+        "xstilts baseline --target {wildcards.target} > {log} 2>&1"

@@ -10,7 +10,7 @@ rule evaluate:
         predictions=directory(P.cell_predictions("{model}", "{inter}", "{target}", "{seed}")),
     params:
         opts=lambda wc: eval_param(wc.model, wc.target),
-    threads: CFG.raw.get("threads", 1)
+    threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
     conda:
@@ -20,5 +20,5 @@ rule evaluate:
     benchmark:
         P.benchmark("evaluate", "{model}", "{inter}", "{target}", "s{seed}")
     shell:
-        "{XS} evaluate --model {wildcards.model} --inter {wildcards.inter} --target {wildcards.target}"
+        "xstilts evaluate --model {wildcards.model} --inter {wildcards.inter} --target {wildcards.target}"
         " --seed {wildcards.seed} > {log} 2>&1"

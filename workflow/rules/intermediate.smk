@@ -1,17 +1,5 @@
 # Intermediate-task training: one English task, or the multitask mixture.
 
-from xstilts.stages.distributed import shell_launcher
-
-
-def nproc_of(model):
-    """Training processes per job: resources.nproc, else one per GPU (torchrun DDP when > 1)."""
-    res = CFG.resources(model)
-    return int(res.get("nproc") or max(int(res.get("gpus") or 0), 1))
-
-
-# `xstilts`, or `torchrun --standalone --nproc_per_node N -m xstilts.cli` when nproc > 1
-LAUNCH = shell_launcher("{resources.nproc}", console=XS)
-
 
 rule intermediate:
     input:
@@ -23,8 +11,8 @@ rule intermediate:
         inter=_alt(CFG.trained_intermediates),
     params:
         hp=lambda wc: hp_param(CFG.inter_tasks(wc.inter)[0], "intermediate"),
-        mix=lambda wc: json.dumps(CFG.raw.get("multitask") if wc.inter == "multitask" else None),
-    threads: CFG.raw.get("threads", 1)
+        mix=lambda wc: json.dumps(CFG.multitask if CFG.inter(wc.inter).is_mixture else None),
+    threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
         nproc=lambda wc: nproc_of(wc.model),
@@ -35,5 +23,5 @@ rule intermediate:
     benchmark:
         P.benchmark("intermediate", "{model}", "{inter}", "s{seed}")
     shell:
-        OFFLINE + LAUNCH + " intermediate --model {wildcards.model} --inter {wildcards.inter} --seed {wildcards.seed}"
-        " > {log} 2>&1"
+        f"{OFFLINE}{LAUNCH} intermediate --model {{wildcards.model}} --inter {{wildcards.inter}}"
+        " --seed {wildcards.seed} > {log} 2>&1"

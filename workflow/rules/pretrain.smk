@@ -9,8 +9,8 @@ rule base:
     output:
         P.checkpoint_done(P.base_dir("{model}")),
     params:
-        spec=lambda wc: json.dumps([CFG.model(wc.model), CFG.pretrain(wc.model), CFG.toy], sort_keys=True),
-    threads: CFG.raw.get("threads", 1)
+        spec=lambda wc: json.dumps([CFG.model(wc.model), CFG.mlm(wc.model), CFG.toy_world], sort_keys=True),
+    threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
     conda:
@@ -20,4 +20,4 @@ rule base:
     benchmark:
         P.benchmark("base", "{model}")
     shell:
-        OFFLINE + "{XS} base --model {wildcards.model} > {log} 2>&1"
+        f"{OFFLINE}xstilts base --model {{wildcards.model}} > {{log}} 2>&1"

@@ -11,8 +11,8 @@ rule profile:
     output:
         P.inference_profile("{model}", "{target}"),
     params:
-        spec=json.dumps(CFG.raw.get("profile", {}), sort_keys=True),
-    threads: CFG.raw.get("threads", 1)
+        spec=json.dumps(CFG.profile, sort_keys=True),
+    threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
     conda:
@@ -22,7 +22,7 @@ rule profile:
     benchmark:
         P.benchmark("profile", "{model}", "{target}")
     shell:
-        "{XS} profile --model {wildcards.model} --target {wildcards.target} > {log} 2>&1"
+        "xstilts profile --model {wildcards.model} --target {wildcards.target} > {log} 2>&1"
 
 
 rule cell_profile:
@@ -39,5 +39,5 @@ rule cell_profile:
     benchmark:
         P.benchmark("cell_profile", "{model}", "{inter}", "{target}", "s{seed}")
     shell:
-        "{XS} cell-profile --model {wildcards.model} --inter {wildcards.inter}"
+        "xstilts cell-profile --model {wildcards.model} --inter {wildcards.inter}"
         " --target {wildcards.target} --seed {wildcards.seed} > {log} 2>&1"

@@ -11,7 +11,7 @@ rule plots:
     output:
         [report(f, caption="../report/figures.rst", category="Figures") for f in FIGURES],
     params:
-        plots=json.dumps(CFG.raw.get("plots", {}), sort_keys=True),
+        plots=json.dumps(CFG.plots, sort_keys=True),
     conda:
         ENV
     log:
@@ -19,7 +19,7 @@ rule plots:
     benchmark:
         P.benchmark("plots")
     shell:
-        "{XS} plots > {log} 2>&1"
+        "xstilts plots > {log} 2>&1"
 
 
 rule report_html:
@@ -36,4 +36,4 @@ rule report_html:
     benchmark:
         P.benchmark("report")
     shell:
-        "{XS} report > {log} 2>&1"
+        "xstilts report > {log} 2>&1"

@@ -9,7 +9,7 @@ rule target:
         P.checkpoint_done(P.cell_model_dir("{model}", "{inter}", "{target}", "{seed}")),
     params:
         hp=lambda wc: hp_param(wc.target, "target"),
-    threads: CFG.raw.get("threads", 1)
+    threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
         nproc=lambda wc: nproc_of(wc.model),
@@ -20,5 +20,5 @@ rule target:
     benchmark:
         P.benchmark("target", "{model}", "{inter}", "{target}", "s{seed}")
     shell:
-        OFFLINE + LAUNCH + " target --model {wildcards.model} --inter {wildcards.inter} --target {wildcards.target}"
+        f"{OFFLINE}{LAUNCH} target --model {{wildcards.model}} --inter {{wildcards.inter}} --target {{wildcards.target}}"
         " --seed {wildcards.seed} > {log} 2>&1"

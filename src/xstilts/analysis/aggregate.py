@@ -26,10 +26,15 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from dataclasses import fields
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from xstilts.core import paths
+from xstilts.core.cell import Cell, inter_kind
+from xstilts.core.records import CellCost, CostRecord, EvalRecord, InferenceProfile, RecordError
 
 __all__ = [
     "AggregateError",
@@ -41,12 +46,7 @@ __all__ = [
     "aggregate_results",
     "read_tables",
     "summarize_seeds",
-    "CONTROL_INTERS",
 ]
-
-#: inters that are not intermediate tasks: ``none`` = baseline (pretrained encoder straight to the
-#: target), ``scratch`` = random-init control.
-CONTROL_INTERS = ("none", "scratch")
 
 TABLE_FILES = {
     "cells": "cells.parquet",
@@ -54,19 +54,12 @@ TABLE_FILES = {
     "jobs": "jobs.parquet",
 }
 
+_ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}
+# the columns of a phase: CostRecord's fields (the cell profile keeps its summary), device last
 _COST_FIELDS: list[tuple[str, pa.DataType]] = [
-    ("steps", pa.int64()),
-    ("examples", pa.int64()),
-    ("tokens", pa.int64()),
-    ("flops", pa.float64()),
-    ("wall_s", pa.float64()),
-    ("device_hours", pa.float64()),
-    ("peak_mem_mb", pa.float64()),
-    ("tokens_per_s", pa.float64()),
-    ("best_step", pa.int64()),
-    ("stopped_early", pa.bool_()),
-    ("device", pa.string()),
-]
+    (f.name, _ARROW[str(f.type).split(" ")[0]]) for f in fields(CostRecord)
+    if f.name in CostRecord.SUMMARY and f.name not in ("phase", "device")
+] + [("device", pa.string())]
 _PHASES = ("intermediate", "target")
 
 CELLS_SCHEMA = pa.schema(
@@ -153,63 +146,20 @@ JOBS_SCHEMA = pa.schema(
 )
 
 
-class AggregateError(ValueError):
+class AggregateError(RecordError):
     """A malformed, incomplete or inconsistent artifact; the message names the file."""
 
 
-# ----------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------- readers
+# The records are checked against their schemas by xstilts.core.records (the same types their
+# writers use); what is left here is turning them into rows.
 
 
-def _load_json(path: Path) -> dict:
+def _load(record, path: Path):
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AggregateError(f"{path}: file not found") from None
-    except OSError as e:
-        raise AggregateError(f"{path}: cannot read ({e})") from e
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise AggregateError(f"{path}: malformed JSON ({e})") from e
-    if not isinstance(data, dict):
-        raise AggregateError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _require(d: Mapping, key: str, path: Path, where: str = "") -> Any:
-    if not isinstance(d, Mapping) or key not in d:
-        loc = f" in {where}" if where else ""
-        raise AggregateError(f"{path}: missing key {key!r}{loc}")
-    return d[key]
-
-
-def _num(v: Any, path: Path, what: str, *, allow_none: bool = True) -> float | None:
-    """A finite float, or None (when allowed); anything else is an error naming the file."""
-    if v is None:
-        if allow_none:
-            return None
-        raise AggregateError(f"{path}: {what} is null")
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise AggregateError(f"{path}: {what} must be a number, got {v!r}")
-    f = float(v)
-    if not math.isfinite(f):
-        raise AggregateError(f"{path}: {what} is not finite ({v!r})")
-    return f
-
-
-def _int(v: Any, path: Path, what: str, *, allow_none: bool = True) -> int | None:
-    f = _num(v, path, what, allow_none=allow_none)
-    if f is None:
-        return None
-    if f != int(f):
-        raise AggregateError(f"{path}: {what} must be an integer, got {v!r}")
-    return int(f)
-
-
-def _str(v: Any, path: Path, what: str) -> str:
-    if not isinstance(v, str) or not v:
-        raise AggregateError(f"{path}: {what} must be a non-empty string, got {v!r}")
-    return v
+        return record.from_json(path)
+    except RecordError as e:
+        raise AggregateError(str(e)) from e
 
 
 def _as_eval_file(p: str | os.PathLike) -> Path:
@@ -221,35 +171,23 @@ def _rel(p: Path | None) -> str | None:
     return None if p is None else str(p)
 
 
-# ----------------------------------------------------------------------------- readers
-
-
 def _read_eval(path: Path, *, expect_baseline: bool) -> tuple[dict, list[dict]]:
     """One eval.json -> (score fields of the cells row, language rows)."""
-    d = _load_json(path)
-    benchmark = _str(_require(d, "benchmark", path), path, "'benchmark'")
-    model = _str(_require(d, "model", path), path, "'model'")
-    metric = _str(_require(d, "metric", path), path, "'metric'")
-    target = _str(_require(d, "target", path), path, "'target'")
+    ev = _load(EvalRecord, path)
     if expect_baseline:
-        inter = d.get("inter") or "baseline"
-        seed = _int(d.get("seed"), path, "'seed'")
+        inter = ev.inter or "baseline"
     else:
-        inter = _str(_require(d, "inter", path), path, "'inter'")
-        seed = _int(_require(d, "seed", path), path, "'seed'", allow_none=False)
-    langs = _require(d, "languages", path)
-    if not isinstance(langs, Mapping) or not langs:
-        raise AggregateError(f"{path}: 'languages' must be a non-empty object")
-    average = _num(_require(d, "average", path), path, "'average'", allow_none=False)
-    avg_zs = _num(_require(d, "average_zero_shot", path), path, "'average_zero_shot'")
+        for key in ("inter", "seed"):
+            if getattr(ev, key) is None:
+                raise AggregateError(f"{path}: missing key {key!r}")
+        inter = ev.inter
+    metric = ev.metric
     lang_rows = []
     en_score = None
-    for i, (lang, m) in enumerate(langs.items()):
-        where = f"languages.{lang}"
-        if not isinstance(m, Mapping):
-            raise AggregateError(f"{path}: {where} must be an object")
-        score = _num(_require(m, metric, path, where), path, f"{where}.{metric}", allow_none=False)
-        n = _int(_require(m, "n", path, where), path, f"{where}.n")
+    for i, (lang, m) in enumerate(ev.languages.items()):
+        score = m.get(metric)
+        if not isinstance(score, (int, float)) or isinstance(score, bool):
+            raise AggregateError(f"{path}: languages.{lang}.{metric} must be a number, got {score!r}")
         extra = {
             k: v
             for k, v in m.items()
@@ -259,27 +197,27 @@ def _read_eval(path: Path, *, expect_baseline: bool) -> tuple[dict, list[dict]]:
             and math.isfinite(float(v))
         }
         if lang == "en":
-            en_score = score
+            en_score = float(score)
         lang_rows.append(
             {
                 "language": lang,
                 "lang_order": i,
-                "score": score,
-                "n": n,
+                "score": float(score),
+                "n": m["n"],
                 "is_zero_shot": lang != "en",
                 "extra_metrics": json.dumps(extra, sort_keys=True) if extra else None,
             }
         )
     row = {
         "kind": "baseline" if expect_baseline else "cell",
-        "benchmark": benchmark,
-        "model": model,
+        "benchmark": ev.benchmark,
+        "model": ev.model,
         "inter": inter,
-        "target": target,
-        "seed": seed,
+        "target": ev.target,
+        "seed": ev.seed,
         "metric": metric,
-        "average": average,
-        "average_zero_shot": avg_zs,
+        "average": float(ev.average),
+        "average_zero_shot": ev.average_zero_shot,
         "en_score": en_score,
         "n_languages": len(lang_rows),
         "eval_file": _rel(path),
@@ -287,95 +225,63 @@ def _read_eval(path: Path, *, expect_baseline: bool) -> tuple[dict, list[dict]]:
     return row, lang_rows
 
 
-def _read_cost(cost: Any, path: Path, phase: str) -> dict:
+def _read_cost(cost: Mapping | None, phase: str) -> dict:
     out = {f"{phase}_{name}": None for name, _ in _COST_FIELDS}
     if cost is None:
         return out
-    where = f"phases.{phase}"
-    if not isinstance(cost, Mapping):
-        raise AggregateError(f"{path}: {where} must be an object or null")
     for name, typ in _COST_FIELDS:
         v = cost.get(name)
-        what = f"{where}.{name}"
-        if name in ("flops", "wall_s", "device_hours"):
-            v = _require(cost, name, path, where)
-        if typ == pa.int64():
-            out[f"{phase}_{name}"] = _int(v, path, what)
-        elif typ == pa.float64():
-            out[f"{phase}_{name}"] = _num(v, path, what)
-        elif typ == pa.bool_():
-            if v is not None and not isinstance(v, bool):
-                raise AggregateError(f"{path}: {what} must be true/false, got {v!r}")
-            out[f"{phase}_{name}"] = v
-        else:
-            out[f"{phase}_{name}"] = None if v is None else str(v)
+        if v is not None and typ == pa.float64():
+            v = float(v)
+        out[f"{phase}_{name}"] = v
     return out
 
 
 def _read_cell_profile(path: Path) -> tuple[tuple, dict, str | None]:
     """Cell profile.json -> (key, cost columns, inference profile link)."""
-    d = _load_json(path)
-    key = (
-        _str(_require(d, "model", path), path, "'model'"),
-        _str(_require(d, "inter", path), path, "'inter'"),
-        _str(_require(d, "target", path), path, "'target'"),
-        _int(_require(d, "seed", path), path, "'seed'", allow_none=False),
-    )
-    phases = _require(d, "phases", path)
-    if not isinstance(phases, Mapping):
-        raise AggregateError(f"{path}: 'phases' must be an object")
+    d = _load(CellCost, path)
+    key = (d.model, d.inter, d.target, d.seed)
     row: dict[str, Any] = {}
     for ph in _PHASES:
-        row.update(_read_cost(_require(phases, ph, path, "phases"), path, ph))
-    if key[1] not in CONTROL_INTERS and phases.get("intermediate") is None:
+        row.update(_read_cost(d.phases[ph], ph))
+    if inter_kind(d.inter).trains and d.phases["intermediate"] is None:
         # inter "multitask" or a task name must have paid for an intermediate phase
-        raise AggregateError(f"{path}: phases.intermediate is null for inter {key[1]!r}")
-    row["total_train_flops"] = _num(_require(d, "total_train_flops", path), path, "'total_train_flops'")
-    row["total_train_wall_s"] = _num(_require(d, "total_train_wall_s", path), path, "'total_train_wall_s'")
-    row["total_device_hours"] = _num(_require(d, "total_device_hours", path), path, "'total_device_hours'")
+        raise AggregateError(f"{path}: phases.intermediate is null for inter {d.inter!r}")
+    for k in ("total_train_flops", "total_train_wall_s", "total_device_hours"):
+        row[k] = None if getattr(d, k) is None else float(getattr(d, k))
     toks = [row[f"{ph}_tokens"] for ph in _PHASES if row[f"{ph}_tokens"] is not None]
     walls = [row[f"{ph}_wall_s"] for ph in _PHASES if row[f"{ph}_wall_s"] is not None]
     row["train_tokens_per_s"] = sum(toks) / sum(walls) if toks and walls and sum(walls) > 0 else None
     row["cost_file"] = _rel(path)
-    link = d.get("inference_profile")
-    if link is not None and not isinstance(link, str):
-        raise AggregateError(f"{path}: 'inference_profile' must be a path string, got {link!r}")
-    return key, row, link
+    return key, row, d.inference_profile
 
 
 def _read_inference_profile(path: Path) -> tuple[tuple, dict]:
-    d = _load_json(path)
-    key = (
-        _str(_require(d, "model", path), path, "'model'"),
-        _str(_require(d, "target", path), path, "'target'"),
-    )
-    params = _require(d, "params", path)
-    lat = _require(d, "latency_ms", path)
-    thr = _require(d, "throughput", path)
-    fpe = _require(d, "flops_per_example", path)
+    d = _load(InferenceProfile, path)
+    lat, thr, fpe = d.latency_ms, d.throughput, d.flops_per_example
+
+    def num(v):
+        return None if v is None else float(v)
+
     row = {
-        "params": _int(_require(params, "total", path, "params"), path, "params.total"),
-        "params_non_embedding": _int(params.get("non_embedding"), path, "params.non_embedding"),
-        "latency_p50_ms": _num(_require(lat, "p50", path, "latency_ms"), path, "latency_ms.p50"),
-        "latency_p90_ms": _num(_require(lat, "p90", path, "latency_ms"), path, "latency_ms.p90"),
-        "latency_p99_ms": _num(_require(lat, "p99", path, "latency_ms"), path, "latency_ms.p99"),
-        "latency_mean_ms": _num(lat.get("mean"), path, "latency_ms.mean"),
-        "throughput_examples_per_s": _num(
-            _require(thr, "examples_per_s", path, "throughput"), path, "throughput.examples_per_s"
-        ),
-        "throughput_best_batch": _int(thr.get("best_batch"), path, "throughput.best_batch"),
-        "flops_per_example": _num(
-            _require(fpe, "counted", path, "flops_per_example"), path, "flops_per_example.counted"
-        ),
-        "flops_per_example_analytic": _num(fpe.get("analytic"), path, "flops_per_example.analytic"),
-        "seq_len": _int(fpe.get("seq_len"), path, "flops_per_example.seq_len"),
-        "infer_peak_mem_mb": _num(d.get("peak_mem_mb"), path, "'peak_mem_mb'"),
-        "infer_device": None if d.get("device") is None else str(d["device"]),
-        "infer_dtype": None if d.get("dtype") is None else str(d["dtype"]),
-        "infer_threads": _int(d.get("threads"), path, "'threads'"),
+        "params": d.params["total"],
+        "params_non_embedding": d.params.get("non_embedding"),
+        "latency_p50_ms": num(lat["p50"]),
+        "latency_p90_ms": num(lat["p90"]),
+        "latency_p99_ms": num(lat["p99"]),
+        "latency_mean_ms": num(lat.get("mean")),
+        "throughput_examples_per_s": num(thr["examples_per_s"]),
+        "throughput_best_batch": thr.get("best_batch"),
+        "flops_per_example": num(fpe["counted"]),
+        "flops_per_example_analytic": num(fpe.get("analytic")),
+        "seq_len": fpe.get("seq_len"),
+        "infer_peak_mem_mb": num(d.extra.get("peak_mem_mb")),
+        "infer_device": d.extra.get("device"),
+        "infer_dtype": d.extra.get("dtype"),
+        "infer_threads": d.extra.get("threads"),
         "inference_profile_file": _rel(path),
     }
-    return key, row
+    return (d.model, d.target), row
 
 
 _BENCH_COLS = ["max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out", "mean_load", "cpu_time"]
@@ -508,13 +414,11 @@ def aggregate(
         ev = _as_eval_file(c)
         row, langs = _read_eval(ev, expect_baseline=False)
         key = (row["model"], row["inter"], row["target"], row["seed"])
-        parts = ev.parts
-        if len(parts) >= 6 and parts[-6] == "cells":  # .../cells/<model>/<inter>/<target>/s<seed>/eval.json
-            path_key = (parts[-5], parts[-4], parts[-3], parts[-2])
-            if path_key != (key[0], key[1], key[2], f"s{key[3]}"):
-                raise AggregateError(
-                    f"{ev}: contents say cell {key} but the path says {path_key} (path contract violated)"
-                )
+        cell = Cell.from_path(ev)
+        if cell is not None and cell.key != key:
+            raise AggregateError(
+                f"{ev}: contents say cell {key} but the path says {cell.key} (path contract violated)"
+            )
         if key in seen:
             raise AggregateError(f"{ev}: duplicate cell {key} (also in {seen[key]})")
         seen[key] = ev
@@ -525,9 +429,9 @@ def aggregate(
     costs: dict[tuple, tuple[dict, str | None, Path]] = {}
     if cell_profiles is None:
         for row in cell_rows:
-            p = Path(row["eval_file"]).parent / "profile.json"
-            key, cost, link = _read_cell_profile(p)
             k_row = (row["model"], row["inter"], row["target"], row["seed"])
+            p = Path(row["eval_file"]).parent / Path(paths.cell_profile(*k_row)).name
+            key, cost, link = _read_cell_profile(p)
             if key != k_row:
                 raise AggregateError(f"{p}: describes cell {key} but sits next to {row['eval_file']} ({k_row})")
             costs[key] = (cost, link, p)
@@ -565,8 +469,8 @@ def aggregate(
             cands = [Path(link)] if Path(link).is_absolute() else [
                 *([root_p / link] if root_p else []),
                 Path(link),
-                # <root>/results/cells/<m>/<i>/<t>/s<seed>/profile.json -> root = parents[6]
-                *([p.parents[6] / link] if len(p.parents) > 6 else []),
+                # the project root of the cell profile's path
+                *([paths.project_root(p) / link] if paths.project_root(p) is not None else []),
             ]
             for cand in cands:
                 if cand.is_file():
@@ -591,7 +495,8 @@ def aggregate(
         for k in ("layers", "hidden"):
             if info.get(k) is not None:
                 row[k] = int(info[k])
-        none = by_key.get((row["model"], "none", row["target"], row["seed"]))
+        none = next((r for k, r in by_key.items() if (k[0], k[2], k[3]) == (row["model"], row["target"], row["seed"])
+                     and inter_kind(k[1]).is_reference), None)
         for col, src in [
             ("gain_over_none", "average"),
             ("gain_over_none_zero_shot", "average_zero_shot"),
@@ -606,7 +511,7 @@ def aggregate(
         ev = next(r["eval_file"] for r in cell_rows if (r["model"], r["target"]) == (m, t))
         raise AggregateError(
             f"{ev}: no inference profile for model {m!r} on target {t!r} "
-            f"(expected results/profile/{m}/{t}/profile.json)"
+            f"(expected {paths.inference_profile(m, t)})"
         )
     if missing_infer:
         warnings.warn(
@@ -688,16 +593,16 @@ def aggregate_results(
     if out_dir is None:
         out_dir = root / "tables"
     if cells is None:
-        cells = sorted(root.glob("cells/*/*/*/s*/eval.json"))
-    bench_root = root / "benchmarks"
+        cells = sorted(root.glob(paths.CELL_GLOB))
+    bench_root = root / paths.BENCHMARK_DIR
     benchmarks = sorted(
         p for ext in ("tsv", "jsonl") for p in bench_root.glob(f"**/*.{ext}") if p.is_file()
     )
     return aggregate(
         cells,
         out_dir,
-        inference_profiles=sorted(root.glob("profile/*/*/profile.json")),
-        baselines=sorted(root.glob("baselines/*/eval.json")),
+        inference_profiles=sorted(root.glob(paths.INFERENCE_PROFILE_GLOB)),
+        baselines=sorted(root.glob(paths.BASELINE_GLOB)),
         benchmarks=benchmarks,
         benchmarks_root=bench_root,
         model_info=model_info,
@@ -759,3 +664,12 @@ def summarize_seeds(cells, value_columns: Iterable[str] | None = None):
     n = g.size().rename("n_seeds")
     out = pd.concat([n, mean, std], axis=1).reset_index()
     return out
+
+
+def run(cfg, out: str | None = None, results: str | None = None) -> None:
+    """The ``aggregate`` stage: the tables of the grid's cells (not of stale cells on disk)."""
+    from xstilts.stages.common import log
+
+    out = out or paths.tables_dir()
+    aggregate_results(results or paths.RESULTS, out, cells=[c.eval_file for c in cfg.cells()])
+    log(f"tables -> {out}")

@@ -220,13 +220,6 @@ def char_ngram_vectors(texts: list, n: int = 3) -> np.ndarray:
 
 # --------------------------------------------------------------------------- registry tasks
 
-def sentence_kind(task, train: list[dict]) -> str:
-    """The baseline kind of a classification or multiple-choice task's examples."""
-    if task.family == "multiple_choice":
-        return "mc"
-    return "single" if all(ex.get("text_b") is None for ex in train) else "pair"
-
-
 def task_examples(task, local_root, languages=("en",)) -> dict:
     """``{"train": [...], <lang>: [...]}`` of a registry task, read through the same converters
     as training (``xstilts.stages.data``). Targets are scored on each language's test split;
@@ -238,13 +231,6 @@ def task_examples(task, local_root, languages=("en",)) -> dict:
         part = f"test-{lang}" if task.test is not None else "dev"
         out[lang] = load_examples(task, part, local_root)
     return out
-
-
-def chance(task, examples) -> float:
-    """Score of guessing (1 / classes for classification; the family decides)."""
-    from xstilts.core.registry import get_family
-
-    return get_family(task.family).chance(task, examples)
 
 
 def task_baselines(task, local_root, languages=("en",)) -> dict:

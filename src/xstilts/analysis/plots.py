@@ -48,7 +48,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from xstilts.analysis.aggregate import CONTROL_INTERS, read_tables, summarize_seeds  # noqa: E402
+from xstilts.analysis.aggregate import read_tables, summarize_seeds  # noqa: E402
+from xstilts.core.cell import inter_kind  # noqa: E402
 
 __all__ = [
     "DEFAULT_PLOT_CONFIG",
@@ -144,17 +145,15 @@ def ordered_models(df: pd.DataFrame) -> list[tuple[str, Any]]:
 
 def ordered_inters(inters: Iterable[str]) -> list[str]:
     """``none`` first, intermediate tasks sorted, ``multitask`` after them, ``scratch`` last."""
-    s = set(inters)
-    tasks = sorted(i for i in s if i not in ("none", "scratch", "multitask"))
-    return [i for i in ["none"] if i in s] + tasks + [i for i in ("multitask", "scratch") if i in s]
+    return sorted(set(inters), key=lambda i: (inter_kind(i).order, i))
 
 
 def _inter_colors(inters: Iterable[str]) -> dict[str, str]:
     colors, k = {}, 0
     for i in ordered_inters(inters):
-        if i == "none":
+        if inter_kind(i).is_reference:
             colors[i] = _NONE_COLOR
-        elif i == "scratch":
+        elif inter_kind(i).random_init:
             colors[i] = _SCRATCH_COLOR
         else:
             colors[i] = _PALETTE[k % len(_PALETTE)]
@@ -163,11 +162,7 @@ def _inter_colors(inters: Iterable[str]) -> dict[str, str]:
 
 
 def _inter_label(inter: str) -> str:
-    return {
-        "none": "none (no intermediate task)",
-        "scratch": "scratch (random-init control)",
-        "multitask": "multitask",
-    }.get(inter, inter)
+    return inter_kind(inter).label
 
 
 def benchmark_tag(df: pd.DataFrame) -> str:
@@ -268,7 +263,7 @@ def _draw_acc(ax, summ, base, target, cfg, models, markers, colors) -> list:
         xcol, xlabel = "_x", "model (size and latency not measured)"
     for inter in ordered_inters(d["inter"]):
         di = d[d["inter"] == inter].assign(_xv=lambda t: t[xcol].astype("float64")).sort_values("_xv")
-        scratch = inter == "scratch"
+        scratch = inter_kind(inter).random_init
         ax.plot(di["_xv"], di[metric].astype("float64"), color=colors[inter], lw=0.8,
                 ls="--" if scratch else "-", alpha=0.6, zorder=1)  # fmt: skip
         for _, r in di.iterrows():
@@ -314,7 +309,7 @@ def _fig_acc_vs_latency(summ: pd.DataFrame, targets: list[str], cfg: dict) -> Fi
 def _draw_gain(ax, summ, target, cfg, markers, colors) -> None:
     metric = cfg["metric"]
     gcol = GAIN_COLUMN.get(metric, "gain_over_none")
-    d = summ[(summ["kind"] == "cell") & (summ["target"] == target) & ~summ["inter"].isin(CONTROL_INTERS)]
+    d = summ[(summ["kind"] == "cell") & (summ["target"] == target) & ~summ["inter"].map(lambda i: inter_kind(i).is_control).astype(bool)]
     d = d[d["intermediate_flops"].notna() & d[gcol].notna()]
     if d.empty:
         _no_data(ax, target, "no cell with both an intermediate phase\nand an inter = none cell")
@@ -337,7 +332,7 @@ def _draw_gain(ax, summ, target, cfg, markers, colors) -> None:
 
 def _fig_gain_vs_flops(summ: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
     models, markers, inters, colors = _style(summ)
-    inters = [i for i in inters if i not in CONTROL_INTERS]
+    inters = [i for i in inters if not inter_kind(i).is_control]
     fig, axes = _grid(len(targets), cfg, extra_w=2.4)
     for ax, t in zip(axes, targets):
         _draw_gain(ax, summ, t, cfg, markers, colors)
@@ -392,8 +387,8 @@ def _fig_languages(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figure
                 ax.bar(
                     x - 0.4 + bw * (k + 0.5), gi["mean"].astype("float64"), bw,
                     yerr=gi["std"].where(gi["count"] > 1).astype("float64"), color=colors[inter],
-                    capsize=1.5, hatch="//" if inter == "scratch" else None,
-                    edgecolor="white" if inter == "scratch" else None, linewidth=0,
+                    capsize=1.5, hatch="//" if inter_kind(inter).random_init else None,
+                    edgecolor="white" if inter_kind(inter).random_init else None, linewidth=0,
                 )  # fmt: skip
             for j, kind in enumerate(baseline_kinds):
                 bd = base[base["model"] == kind]
@@ -411,8 +406,8 @@ def _fig_languages(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figure
                 ax.set_ylabel(f"{metric} per language")
     if not targets or not models:
         _no_data(axes[0][0], "per-language scores", "no cells")
-    handles = [Patch(facecolor=colors[i], label=_inter_label(i), hatch="//" if i == "scratch" else None,
-                     edgecolor="white" if i == "scratch" else None) for i in inters]  # fmt: skip
+    handles = [Patch(facecolor=colors[i], label=_inter_label(i), hatch="//" if inter_kind(i).random_init else None,
+                     edgecolor="white" if inter_kind(i).random_init else None) for i in inters]  # fmt: skip
     for j, kind in enumerate(baseline_kinds):
         handles.append(Line2D([], [], color="#000000", ls=_BASELINE_STYLES[j % len(_BASELINE_STYLES)],
                               label=f"trivial {kind}"))  # fmt: skip
@@ -531,7 +526,7 @@ def _fig_layer_sweep(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figu
                     continue
                 g = di.groupby("layer")["score"].mean()
                 ax.plot(g.index, g.values, marker="o", ms=3, color=colors[inter], label=_inter_label(inter),
-                        ls="--" if inter == "scratch" else "-")  # fmt: skip
+                        ls="--" if inter_kind(inter).random_init else "-")  # fmt: skip
                 chosen = sorted(set(di.loc[di["chosen"], "layer"]))
                 ax.plot(chosen, g.reindex(chosen).values, marker="o", ms=8, ls="none", color=colors[inter])
             ax.set_title(f"{t}, {model_label(m, p)}", fontsize="medium")
@@ -540,7 +535,7 @@ def _fig_layer_sweep(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figu
             ax.grid(True, alpha=0.3)
             if c == 0:
                 ax.set_ylabel(str(langs.loc[langs["target"] == t, "metric"].iloc[0]))
-    handles = [Line2D([], [], color=colors[i], marker="o", ls="--" if i == "scratch" else "-",
+    handles = [Line2D([], [], color=colors[i], marker="o", ls="--" if inter_kind(i).random_init else "-",
                       label=_inter_label(i)) for i in inters]  # fmt: skip
     handles.append(Line2D([], [], color="#000000", marker="o", ms=8, ls="none", label="headline layer"))
     fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
@@ -616,3 +611,14 @@ def make_figures(
         for stem in FIGURES:
             written += _save(builders[stem](), out_dir, stem, formats, cfg["dpi"])
     return written
+
+
+def run(cfg, out: str | None = None, tables: str | None = None) -> None:
+    """The ``plots`` stage."""
+    from xstilts.core import paths
+    from xstilts.stages.common import log
+
+    out = out or paths.figures_dir()
+    made = make_figures(tables or paths.tables_dir(), out, formats=tuple(cfg.plots["formats"]),
+                        options=cfg.plots, targets=cfg.targets)
+    log(f"{len(made)} figure files -> {out}")

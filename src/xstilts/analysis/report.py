@@ -21,6 +21,7 @@ import pandas as pd
 
 from xstilts.analysis.aggregate import read_tables, summarize_seeds
 from xstilts.analysis.controls import control_table, shortcut_note
+from xstilts.core.cell import inter_kind
 from xstilts.analysis.plots import (
     benchmark_tag,
     human_count,
@@ -129,7 +130,7 @@ def _figure(figures_dir: Path, stem: str, out_html: Path, embed: bool, caption: 
 
 
 def _inter_name(i: str) -> str:
-    return {"none": "none (no intermediate task)", "scratch": "scratch (random-init control)"}.get(i, i)
+    return inter_kind(i).label
 
 
 # ----------------------------------------------------------------------------- sections
@@ -147,17 +148,17 @@ def _scores_section(summ: pd.DataFrame, target: str) -> str:
     rows = []
     for m, p in ordered_models(d):
         dm = d[d["model"] == m]
-        scratch = dm[dm["inter"] == "scratch"]
+        scratch = dm[dm["inter"].map(lambda i: inter_kind(i).random_init)]
         scr_zs = scratch["average_zero_shot"].iloc[0] if len(scratch) else None
         for inter in ordered_inters(dm["inter"]):
             r = dm[dm["inter"] == inter].iloc[0]
             n = r["n_seeds"]
             vs_scratch = (
-                None if inter == "scratch" or _isna(scr_zs) or _isna(r["average_zero_shot"])
+                None if inter_kind(inter).random_init or _isna(scr_zs) or _isna(r["average_zero_shot"])
                 else r["average_zero_shot"] - scr_zs
             )  # fmt: skip
             rows.append((
-                "control" if inter in ("none", "scratch") else "",
+                "control" if inter_kind(inter).is_control else "",
                 [_e(m), human_count(p), _e(_inter_name(inter)), str(int(n)),
                  _score(r["en_score"], r.get("en_score_std"), n),
                  _score(r["average"], r.get("average_std"), n),
@@ -191,7 +192,7 @@ def _languages_section(langs: pd.DataFrame, target: str) -> str:
             for l in order:
                 k = ("cell", m, inter, l)
                 vals.append(_score(*g.loc[k, ["mean", "std", "count"]]) if k in g.index else "&ndash;")
-            rows.append(("control" if inter in ("none", "scratch") else "", [_e(m), _e(_inter_name(inter))] + vals))
+            rows.append(("control" if inter_kind(inter).is_control else "", [_e(m), _e(_inter_name(inter))] + vals))
     base = d[d["kind"] == "baseline"]
     for m in sorted(base["model"].unique()):
         inter = base.loc[base["model"] == m, "inter"].iloc[0]
@@ -273,7 +274,7 @@ def _train_cost_section(summ: pd.DataFrame) -> str:
             for inter in ordered_inters(dt["inter"]):
                 r = dt[dt["inter"] == inter].iloc[0]
                 rows.append((
-                    "control" if inter in ("none", "scratch") else "",
+                    "control" if inter_kind(inter).is_control else "",
                     [_e(m), _e(inter), _e(t), str(int(r["n_seeds"])),
                      _g(r["intermediate_flops"]), _g(r["target_flops"]), _g(r["total_train_flops"]),
                      _g(r["intermediate_wall_s"], "{:.1f}"), _g(r["target_wall_s"], "{:.1f}"),
@@ -435,3 +436,13 @@ def make_report(
     tmp.write_text("\n".join(parts), encoding="utf-8")
     os.replace(tmp, out_html)
     return out_html
+
+
+def run(cfg, out: str | None = None, tables: str | None = None, figures: str | None = None) -> None:
+    """The ``report`` stage."""
+    from xstilts.core import paths
+    from xstilts.stages.common import log
+
+    out = out or paths.report_html()
+    make_report(tables or paths.tables_dir(), figures or paths.figures_dir(), out, targets=cfg.targets)
+    log(f"report -> {out}")

@@ -41,23 +41,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from xstilts.analysis import metrics as M
+from xstilts.core.paths import parse_submission, submission_file
+from xstilts.core.registry import TASKS as REGISTRY
 
 __all__ = [
-    "TaskSpec",
-    "TASKS",
-    "XTREME_LANGS",
-    "XTREME_R_LANGS",
+    "SCORERS",
     "GROUPS",
+    "VERSION_TASKS",
     "ScoreError",
     "UnknownTaskError",
-    "register_task",
+    "known_tasks",
     "score_file",
     "score_predictions",
     "group_scores",
@@ -221,79 +219,27 @@ def _ranking_scorer(kind: str):
     return score
 
 
-# --------------------------------------------------------------------------- task registry
-@dataclass(frozen=True)
-class TaskSpec:
-    """How one task's files are read and scored.
-
-    ``scorer(task, pred_file, label_file, lang) -> {metric: fraction, count: int}``;
-    ``metrics``: the keys averaged over languages (the rest are counts);
-    ``headline``: the metrics whose mean is ``avg["metric"]``.
-    """
-
-    name: str
-    ext: str
-    scorer: Callable[[str, Path, Path, str], dict]
-    metrics: tuple[str, ...]
-    headline: tuple[str, ...]
-
-
-_PRF = ("f1", "precision", "recall")
-_QA = ("exact_match", "f1")
-
-TASKS: dict[str, TaskSpec] = {}
-
-
-def register_task(spec: TaskSpec) -> TaskSpec:
-    """Add (or replace) a task the scorer knows, e.g. a toy twin reusing a real task's scorer."""
-    TASKS[spec.name] = spec
-    return spec
-
-
-for _name in ("xnli", "pawsx", "tatoeba"):
-    register_task(TaskSpec(_name, "tsv", _score_labels, ("accuracy",), ("accuracy",)))
-register_task(TaskSpec("xcopa", "jsonl", _score_jsonl_labels, ("accuracy",), ("accuracy",)))
-for _name in ("udpos", "panx"):
-    register_task(TaskSpec(_name, "tsv", _score_tags, _PRF, ("f1",)))
-register_task(TaskSpec("bucc2018", "tsv", _score_bucc, _PRF, ("f1",)))
-for _name in ("xquad", "tydiqa"):
-    register_task(TaskSpec(_name, "json", _qa_scorer(lambda d, p, lang: M.squad_evaluate(d, p)),
-                           _QA, _QA))
-# toy languages (qaa-qtz) get MLQA's whitespace rules without articles (metrics.mlqa_language)
-register_task(TaskSpec("mlqa", "json",
-                       _qa_scorer(lambda d, p, lang: M.mlqa_evaluate(d, p, M.mlqa_language(lang))),
-                       _QA, _QA))
-register_task(TaskSpec("mewslix", "json", _ranking_scorer("mewslix"), ("map@20",), ("map@20",)))
-register_task(TaskSpec("lareqa", "json", _ranking_scorer("lareqa"), ("map@20",), ("map@20",)))
-
-# Official language lists (evaluate.py XTREME_TASK2LANGS / XTREME_R_TASK2LANGS); used to
-# order languages and by group_scores, never to drop a language that has a label file.
-XTREME_LANGS: dict[str, list[str]] = {
-    "pawsx": "de en es fr ja ko zh".split(),
-    "xnli": "ar bg de el en es fr hi ru sw th tr ur vi zh".split(),
-    "panx": ("ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg "
-             "ru ja ka ko th sw yo my zh kk tr et fi hu").split(),
-    "udpos": ("af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te "
-              "th tl tr ur vi yo zh").split(),
-    "bucc2018": "de fr ru zh".split(),
-    "tatoeba": ("ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja "
-                "ka ko th sw zh kk tr et fi hu").split(),
-    "xquad": "en es de el ru tr ar vi th zh hi".split(),
-    "mlqa": "en es de ar hi vi zh".split(),
-    "tydiqa": "en ar bn fi id ko ru sw te".split(),
+# --------------------------------------------------------------------------- scorers
+# A task's Submission (xstilts.core.registry) names its file scorer here:
+# ``scorer(task, pred_file, label_file, lang) -> {metric: fraction, count: int}``.
+SCORERS: dict[str, Callable[[str, Path, Path, str], dict]] = {
+    "labels": _score_labels,
+    "jsonl_labels": _score_jsonl_labels,
+    "tags": _score_tags,
+    "bucc": _score_bucc,
+    "squad": _qa_scorer(lambda d, p, lang: M.squad_evaluate(d, p)),
+    # toy languages (qaa-qtz) get MLQA's whitespace rules without articles (metrics.mlqa_language)
+    "mlqa": _qa_scorer(lambda d, p, lang: M.mlqa_evaluate(d, p, M.mlqa_language(lang))),
+    "mewslix": _ranking_scorer("mewslix"),
+    "lareqa": _ranking_scorer("lareqa"),
 }
-XTREME_R_LANGS: dict[str, list[str]] = {
-    "xnli": XTREME_LANGS["xnli"],
-    "panx": XTREME_LANGS["panx"] + "qu pl uk az lt pa gu ro".split(),
-    "udpos": XTREME_LANGS["udpos"] + "lt pl uk wo ro".split(),
-    "tatoeba": XTREME_LANGS["tatoeba"] + "az lt pl uk ro".split(),
-    "xcopa": "et ht id it qu sw ta th tr vi zh".split(),
-    "lareqa": "ar de el en es hi ru th tr vi zh".split(),  # XQuAD-R languages (not in evaluate.py)
-    "mewslix": "ar de en es fa ja pl ro ta tr uk".split(),
-    "xquad": XTREME_LANGS["xquad"] + ["ro"],
-    "mlqa": XTREME_LANGS["mlqa"],
-    "tydiqa": XTREME_LANGS["tydiqa"],
-}
+
+
+def known_tasks() -> dict:
+    """The registry tasks that have a submission format: name -> Task."""
+    return {name: t for name, t in REGISTRY.items() if t.submission is not None}
+
+
 GROUPS: dict[str, dict[str, list[str]]] = {
     "xtreme": {
         "classification": ["pawsx", "xnli"],
@@ -309,25 +255,25 @@ GROUPS: dict[str, dict[str, list[str]]] = {
         "multi_choice": ["xcopa"],
     },
 }
-_VERSION_TASKS = {"xtreme": XTREME_LANGS, "xtreme-r": XTREME_R_LANGS}
+# every task of a benchmark version (``all_task`` is reported when each was scored)
+VERSION_TASKS = {
+    "xtreme": ("pawsx", "xnli", "panx", "udpos", "bucc2018", "tatoeba", "xquad", "mlqa", "tydiqa"),
+    "xtreme-r": ("xnli", "panx", "udpos", "tatoeba", "xcopa", "lareqa", "mewslix", "xquad", "mlqa", "tydiqa"),
+}
 
 
-def _spec(task: str) -> TaskSpec:
-    try:
-        return TASKS[task]
-    except KeyError:
+def _spec(task: str):
+    """The task's Submission."""
+    known = known_tasks()
+    if task not in known:
         raise UnknownTaskError(f"unknown task {task!r}; known tasks: "
-                               f"{', '.join(sorted(TASKS))}") from None
+                               f"{', '.join(sorted(known))}")
+    return known[task].submission
 
 
 # --------------------------------------------------------------------------- scoring
-_FILE = re.compile(r"^test-(?P<lang>[^.]+)\.(?P<ext>.+)$")
-
-
 def _official_order(task: str) -> list[str]:
-    order = list(XTREME_LANGS.get(task, []))
-    order += [lang for lang in XTREME_R_LANGS.get(task, []) if lang not in order]
-    return order
+    return list(_spec(task).official)
 
 
 def _task_files(folder: Path, task: str, ext: str) -> dict[str, Path]:
@@ -335,13 +281,14 @@ def _task_files(folder: Path, task: str, ext: str) -> dict[str, Path]:
     extension is an error (it would otherwise go unscored)."""
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        m = _FILE.match(path.name)
+        m = parse_submission(path.name)
         if not m or not path.is_file():
             continue
-        if m["ext"] != ext:
-            raise ScoreError(f"{task}: {path} has extension .{m['ext']}; task {task} expects "
+        lang, found_ext = m
+        if found_ext != ext:
+            raise ScoreError(f"{task}: {path} has extension .{found_ext}; task {task} expects "
                              f"test-<lang>.{ext}")
-        found[m["lang"]] = path
+        found[lang] = path
     return found
 
 
@@ -352,7 +299,7 @@ def score_file(task: str, pred_file: str | Path, label_file: str | Path, lang: s
     for path in (label_file, pred_file):
         if not path.is_file():
             raise FileNotFoundError(f"{task}: {path} is missing")
-    raw = spec.scorer(task, pred_file, label_file, lang)
+    raw = SCORERS[spec.scorer](task, pred_file, label_file, lang)
     return {k: (100.0 * v if k in spec.metrics else v) for k, v in raw.items()}
 
 
@@ -374,8 +321,9 @@ def score_predictions(pred_dir: str | Path, label_dir: str | Path,
         if not d.is_dir():
             raise FileNotFoundError(f"{d} is not a directory")
     if tasks is None:
-        pred_tasks = {p.name for p in pred_dir.iterdir() if p.is_dir() and p.name in TASKS}
-        label_tasks = {p.name for p in label_dir.iterdir() if p.is_dir() and p.name in TASKS}
+        known = known_tasks()
+        pred_tasks = {p.name for p in pred_dir.iterdir() if p.is_dir() and p.name in known}
+        label_tasks = {p.name for p in label_dir.iterdir() if p.is_dir() and p.name in known}
         for task in sorted(pred_tasks ^ label_tasks):
             side, other = (label_dir, pred_dir) if task in pred_tasks else (pred_dir, label_dir)
             raise FileNotFoundError(f"{task}: {side / task} is missing "
@@ -383,7 +331,7 @@ def score_predictions(pred_dir: str | Path, label_dir: str | Path,
         tasks = sorted(pred_tasks)
         if not tasks:
             raise FileNotFoundError(f"no task folders in both {pred_dir} and {label_dir} "
-                                    f"(known tasks: {', '.join(sorted(TASKS))})")
+                                    f"(known tasks: {', '.join(sorted(known))})")
     else:
         for task in tasks:
             _spec(task)
@@ -414,8 +362,8 @@ def score_predictions(pred_dir: str | Path, label_dir: str | Path,
         ordered = [l for l in official if l in wanted] + sorted(wanted - set(official))
         per_lang: dict[str, dict] = {}
         for lang in ordered:
-            name = f"test-{lang}.{spec.ext}"
-            per_lang[lang] = score_file(task, pred_dir / task / name, label_dir / task / name, lang)
+            per_lang[lang] = score_file(task, submission_file(pred_dir, task, lang, spec.ext),
+                                        submission_file(label_dir, task, lang, spec.ext), lang)
         avg = {m: sum(r[m] for r in per_lang.values()) / len(per_lang) for m in spec.metrics}
         avg["metric"] = sum(avg[m] for m in spec.headline) / len(spec.headline)
         results[task] = {**per_lang, "avg": avg}
@@ -428,7 +376,7 @@ def group_scores(scores: Mapping[str, Mapping], version: str = "xtreme-r") -> di
     if version not in GROUPS:
         raise ValueError(f"unknown XTREME version {version!r}; use one of {sorted(GROUPS)}")
     out: dict[str, float] = {}
-    all_tasks = set(_VERSION_TASKS[version])
+    all_tasks = set(VERSION_TASKS[version])
     if all_tasks <= set(scores):
         out["all_task"] = sum(scores[t]["avg"]["metric"] for t in all_tasks) / len(all_tasks)
     for group, members in GROUPS[version].items():
@@ -442,7 +390,7 @@ def format_scores(scores: Mapping[str, Mapping], groups: Mapping[str, float] | N
     scores (``%.2f``), then ``<metric>: <average>`` lines and ``metric: <headline>``."""
     lines: list[str] = []
     for task, result in scores.items():
-        spec = TASKS.get(task)
+        spec = known_tasks()[task].submission if task in known_tasks() else None
         langs = [k for k in result if k != "avg"]
         metric_names = list(spec.metrics) if spec else [m for m in result["avg"] if m != "metric"]
         lines.append("")

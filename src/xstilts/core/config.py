@@ -1,34 +1,36 @@
-"""Configuration: validation against the JSON schema, then the cell lists of the grid.
+"""Configuration: validation against the JSON schema, its defaults, then the resolved grid.
 
 An invalid config stops the workflow before any job, with a message naming the key and what
-was expected.  Tasks whose family is not implemented yet are skipped with a note (the DAG of
-implemented families stays complete).
+was expected.  The schema's ``default:`` values are applied once here (``Config.data``); the
+rest of the package reads resolved objects: ``Config.runtime`` (:class:`Runtime`), ``inter``
+(:class:`Inter`), ``bound`` (:class:`BoundTask`) and ``cells`` (:class:`Cell`).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from xstilts.core import paths
-from xstilts.core.registry import TASKS
+from xstilts.core.cell import MULTITASK, SCRATCH, TASK, BoundTask, Cell, Inter
+from xstilts.core.registry import TASKS, get_family
+from xstilts.core.runtime import Runtime
 
 DEFAULT_RESOURCES = {"gpus": 0, "cpus": 1, "mem_mb": 4000, "runtime": 60}
-#: the toy benchmark (``toy:``): world seed and split sizes
-TOY_DEFAULTS = {"seed": 0, "n_train": 4000, "n_dev": 500, "n_test": 400, "n_corpus": 20000}
-#: toy MLM pretraining, under ``pretrain:`` and each model's ``pretrain:`` (which wins)
-PRETRAIN_DEFAULTS = {"steps": 500, "batch_size": 32, "lr": 1e-3, "max_length": 64, "warmup": 0.06}
 
 
 class ConfigError(ValueError):
     """A config problem, phrased for the user (names the key)."""
 
 
+@lru_cache(maxsize=1)
 def _schema() -> dict:
+    """The config schema (read once; callers must not modify it)."""
     text = resources.files("xstilts").joinpath("core/schemas/config.schema.yaml").read_text()
     return yaml.safe_load(text)
 
@@ -64,15 +66,63 @@ def load(path: str | Path) -> "Config":
     return validate(raw, str(path))
 
 
+def _with_defaults(schema: dict, value, root: dict):
+    """``value`` with the ``default:`` of every absent property filled in (recursively, into
+    objects that are present; a missing object with defaults and no required keys is created).
+    Hyperparameter layers are left as given: ``Config.hparams`` puts the defaults under them."""
+    if schema.get("$ref") == "#/$defs/hparams":
+        return value
+    if "$ref" in schema:
+        schema = {**root["$defs"][schema["$ref"].rsplit("/", 1)[-1]],
+                  **{k: v for k, v in schema.items() if k != "$ref"}}
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for key, sub in schema.get("properties", {}).items():
+        if key in out:
+            out[key] = _with_defaults(sub, out[key], root)
+        elif "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        elif sub.get("type") == "object" and not sub.get("required") and _has_defaults(sub, root):
+            out[key] = _with_defaults(sub, {}, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in out:
+            if key not in schema.get("properties", {}):
+                out[key] = _with_defaults(extra, out[key], root)
+    return out
+
+
+def _has_defaults(schema: dict, root: dict) -> bool:
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    return any("default" in sub or _has_defaults(sub, root) for sub in schema.get("properties", {}).values()
+               if isinstance(sub, dict))
+
+
+def hparam_defaults() -> dict:
+    """The schema's defaults of the training hyperparameters (``$defs.hparams``)."""
+    props = _schema()["$defs"]["hparams"]["properties"]
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+
+
 @dataclass
 class Config:
-    raw: dict
+    raw: dict  # as given (the content-addressed copy the jobs read)
     source: str = "config"
+
+    def __post_init__(self):
+        schema = _schema()
+        self.data = _with_defaults(schema, self.raw, schema)  # the schema defaults applied
+        d = self.data
+        self.runtime = Runtime(device=d["device"], dtype=d["dtype"], threads=int(d["threads"]))
+        mix = d.get("multitask", {}).get("tasks", [])
+        self._inters = {n: Inter.named(n, mix) for n in [*d["intermediate"], *d.get("controls", [])]}
 
     # ---- basic accessors ------------------------------------------------------------------
     @property
     def benchmark(self) -> str:
-        return self.raw["benchmark"]
+        return self.data["benchmark"]
 
     @property
     def is_toy(self) -> bool:
@@ -80,43 +130,77 @@ class Config:
 
     @property
     def seeds(self) -> list[int]:
-        return list(self.raw["seeds"])
+        return list(self.data["seeds"])
 
     @property
     def models(self) -> list[str]:
-        return list(self.raw["models"])
+        return list(self.data["models"])
 
     def model(self, name: str) -> dict:
-        return self.raw["models"][name]
+        return self.data["models"][name]
+
+    def mlm(self, model: str) -> dict:
+        """The toy MLM recipe of a model: ``pretrain:`` (schema defaults applied) < the model's
+        ``pretrain:``."""
+        return {**self.pretrain, **self.model(model).get("pretrain", {})}
 
     @property
-    def toy(self) -> dict:
-        """The toy benchmark's seed and sizes, defaults filled in (``TOY_DEFAULTS``)."""
-        spec = self.raw.get("toy", {})
-        return {**TOY_DEFAULTS, "seed": spec.get("seed", TOY_DEFAULTS["seed"]), **spec.get("sizes", {})}
-
-    def pretrain(self, model: str) -> dict:
-        """The toy MLM recipe of a model: defaults < ``pretrain:`` < the model's ``pretrain:``."""
-        return {**PRETRAIN_DEFAULTS, **self.raw.get("pretrain", {}), **self.model(model).get("pretrain", {})}
+    def toy_world(self) -> dict:
+        """What ``toy.generate`` takes: the toy seed and every split size (schema defaults)."""
+        return {"seed": self.toy["seed"], **self.toy["sizes"]}
 
     def tokenizer_of(self, model: str) -> str:
         return self.model(model)["tokenizer"]
+
+    def tokenizer(self, name: str) -> dict:
+        return self.data["tokenizers"][name]
 
     @property
     def tokenizers(self) -> list[str]:
         return sorted({self.tokenizer_of(m) for m in self.models})
 
+    # sections, schema defaults applied
+    @property
+    def toy(self) -> dict:
+        return self.data["toy"]
+
+    @property
+    def pretrain(self) -> dict:
+        return self.data["pretrain"]
+
+    @property
+    def profile(self) -> dict:
+        return self.data["profile"]
+
+    @property
+    def plots(self) -> dict:
+        return self.data["plots"]
+
+    @property
+    def multitask(self) -> dict | None:
+        """``multitask`` of the config (tasks, sampling, temperature), or None."""
+        return self.data.get("multitask")
+
+    @property
+    def sampling(self) -> dict:
+        """``sampling`` and ``temperature`` of multi-task training (schema defaults without a
+        ``multitask`` section: a single task ignores them)."""
+        props = _schema()["properties"]["multitask"]["properties"]
+        out = {k: props[k]["default"] for k in ("sampling", "temperature")}
+        out.update({k: v for k, v in (self.multitask or {}).items() if k in out})
+        return out
+
     @property
     def toy_languages(self) -> list[str] | None:
-        return list(self.raw.get("toy", {}).get("languages", ["qaa", "qab", "qac", "qad"])) if self.is_toy else None
+        return list(self.toy["languages"]) if self.is_toy else None
 
     def resources(self, model: str) -> dict:
-        res = {**DEFAULT_RESOURCES, **self.raw.get("resources", {})}
+        res = {**DEFAULT_RESOURCES, **self.data.get("resources", {})}
         res.update(self.model(model).get("resources", {}))
         return res
 
     def local_root(self, task: str) -> str | None:
-        data = self.raw.get("data", {})
+        data = self.data.get("data", {})
         if task in data.get("tasks", {}):
             return data["tasks"][task]
         if self.is_toy:
@@ -124,75 +208,66 @@ class Config:
         return data.get("local_root")
 
     # ---- grid -----------------------------------------------------------------------------
-    def _implemented(self, names):
-        return [n for n in names if n in TASKS and TASKS[n].implemented]
-
     @property
     def multitask_tasks(self) -> list[str]:
-        return list(self.raw.get("multitask", {}).get("tasks", []))
+        return list(self.multitask["tasks"]) if self.multitask else []
+
+    def inter(self, name: str) -> Inter:
+        """The resolved intermediate ``name`` (of the grid, or any task name)."""
+        if name in self._inters:
+            return self._inters[name]
+        return Inter.named(name, self.multitask_tasks)
 
     @property
     def intermediates(self) -> list[str]:
-        """Implemented intermediate tasks (plus none / multitask) of the grid."""
-        out = []
-        for name in self.raw["intermediate"]:
-            if name in (paths.NONE, paths.MULTITASK) or (TASKS[name].implemented):
-                if name == paths.MULTITASK and not self._implemented(self.multitask_tasks):
-                    continue
-                out.append(name)
-        return out
+        """The intermediates (none / tasks / multitask) of the grid."""
+        return list(self.data["intermediate"])
 
     @property
     def trained_intermediates(self) -> list[str]:
-        return [i for i in self.intermediates if i != paths.NONE]
+        return [i for i in self.intermediates if self.inter(i).trains]
 
     @property
     def targets(self) -> list[str]:
-        return self._implemented(self.raw["targets"])
+        return list(self.data["targets"])
 
     @property
     def controls(self) -> list[str]:
-        return list(self.raw.get("controls", []))
-
-    @property
-    def skipped(self) -> list[str]:
-        """Configured tasks whose family is not implemented yet, with the family."""
-        names = [n for n in self.raw["intermediate"] + self.raw["targets"] + self.multitask_tasks
-                 if n in TASKS and not TASKS[n].implemented]
-        return sorted({f"{n} ({TASKS[n].family})" for n in names})
+        return list(self.data.get("controls", []))
 
     def inters_of(self, target: str) -> list[str]:
         """The intermediates (and controls) a target is paired with: ``pairing.<target>``, else
-        all of them.  Entries of a not-implemented intermediate are left out like everywhere."""
+        all of them."""
         every = self.intermediates + self.controls
-        chosen = self.raw.get("pairing", {}).get(target)
+        chosen = self.data.get("pairing", {}).get(target)
         return every if chosen is None else [i for i in every if i in chosen]
 
-    def cells(self) -> list[tuple[str, str, str, int]]:
-        """(model, inter, target, seed) of every cell: each model x each target x the
-        intermediates paired with it x each seed."""
-        return [(m, i, t, s) for m in self.models for t in self.targets for s in self.seeds
-                for i in self.inters_of(t)]
+    def cells(self) -> list[Cell]:
+        """Every cell: each model x each target x the intermediates paired with it x each seed."""
+        return [Cell(m, self.inter(i), t, s) for m in self.models for t in self.targets
+                for s in self.seeds for i in self.inters_of(t)]
+
+    def cell(self, model: str, inter: str, target: str, seed) -> Cell:
+        return Cell(model, self.inter(inter), target, int(seed))
 
     def data_tasks(self) -> list[str]:
-        """Every implemented task whose data the grid tokenizes."""
-        names = [i for i in self.trained_intermediates if i != paths.MULTITASK]
-        if paths.MULTITASK in self.intermediates:
-            names += self._implemented(self.multitask_tasks)
+        """Every task whose data the grid tokenizes."""
+        names = [t for i in self.trained_intermediates for t in self.inter(i).tasks]
         return sorted(set(names) | set(self.targets))
 
     def inter_tasks(self, inter: str) -> list[str]:
-        if inter == paths.MULTITASK:
-            return self._implemented(self.multitask_tasks)
-        return [inter]
+        return list(self.inter(inter).tasks)
+
+    def phase_of(self, task: str) -> str:
+        """The phase a task's data is prepared for: ``target`` when the grid targets it."""
+        return "target" if task in self.targets else "intermediate"
 
     # ---- hyperparameters ------------------------------------------------------------------
     def hparams(self, task: str, phase: str) -> dict:
-        """Registry defaults < config default < config phase < config per-task."""
-        hp = {"epochs": 2, "warmup": 0.1, "weight_decay": 0.01, "patience": 5, "dev_size": 500,
-              "grad_clip": 1.0, "max_steps": None}
+        """Schema defaults < registry task < config default < config phase < config per-task."""
+        hp = hparam_defaults()
         hp.update(TASKS[task].hparams)
-        conf = self.raw.get("hparams", {})
+        conf = self.data.get("hparams", {})
         hp.update(conf.get("default", {}))
         hp.update(conf.get(phase, {}))
         hp.update(conf.get("tasks", {}).get(task, {}))
@@ -200,16 +275,14 @@ class Config:
 
     def options(self, task: str, phase: str, model: str | None = None) -> dict:
         """The family options of a task (``Family.options`` taken from its hyperparameters);
-        with a model, its ``retrieval_layer`` fills ``layer`` unless the hyperparameters set it."""
-        from xstilts.tasks.families import family_options
-        from xstilts.core.registry import get_family
-
+        with a model, the family may add model-specific ones (retrieval: ``retrieval_layer``)."""
         family = get_family(TASKS[task].family)
-        opts = family_options(family, self.hparams(task, phase))
-        layer = self.model(model).get("retrieval_layer") if model else None
-        if "layer" in family.options and "layer" not in opts and layer is not None:
-            opts["layer"] = int(layer)
-        return opts
+        return family.resolve_options(self.hparams(task, phase), self.model(model) if model else None)
+
+    def bound(self, task: str, phase: str, model: str | None = None) -> BoundTask:
+        """A task bound to a phase: family, hyperparameters and options resolved once."""
+        return BoundTask(TASKS[task], get_family(TASKS[task].family), phase,
+                         self.hparams(task, phase), self.options(task, phase, model))
 
     def max_length(self, task: str) -> int:
         return int(self.hparams(task, "target" if "target" in TASKS[task].roles else "intermediate")["max_length"])
@@ -238,12 +311,12 @@ class Config:
             if not self.is_toy and "hf_id" not in spec:
                 raise ConfigError(f"{src}: tokenizers.{name}: a real tokenizer needs an 'hf_id'")
         for i, name in enumerate(raw["intermediate"]):
-            if name in (paths.NONE, paths.MULTITASK):
-                continue
-            if name == paths.SCRATCH:
+            kind = Inter.named(name).kind
+            if kind == SCRATCH:
                 raise ConfigError(f"{src}: intermediate[{i}]: 'scratch' is a control: list it under controls")
-            self._check_task(name, f"intermediate[{i}]", "intermediate")
-        if paths.MULTITASK in raw["intermediate"]:
+            if kind == TASK:
+                self._check_task(name, f"intermediate[{i}]", "intermediate")
+        if any(inter.kind == MULTITASK for inter in self._inters.values()):
             if not self.multitask_tasks:
                 raise ConfigError(f"{src}: intermediate lists 'multitask' but multitask.tasks is missing")
             for j, name in enumerate(self.multitask_tasks):
@@ -260,8 +333,6 @@ class Config:
                 if name not in allowed:
                     raise ConfigError(f"{src}: pairing.{target}[{k}]: {name!r} is not listed under "
                                       f"intermediate or controls ({sorted(allowed)})")
-        if not self.targets:
-            raise ConfigError(f"{src}: targets: none of {raw['targets']} is implemented yet")
 
     def _check_task(self, name: str, key: str, role: str | None) -> None:
         if name not in TASKS:

@@ -8,17 +8,12 @@ patterns such as ``"{model}"``: the functions only format strings.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 RESULTS = "results"
 REPORTS = "reports"
-
-# Intermediate "tasks" that are not tasks: the pretrained encoder straight to the target,
-# a random-init control, and a multi-task mixture listed in the config.
-NONE = "none"
-SCRATCH = "scratch"
-MULTITASK = "multitask"
-SPECIAL_INTERS = (NONE, SCRATCH, MULTITASK)
+CONFIG_FILE = "config/config.yaml"  # the embedded default config
 
 
 def toy_root() -> str:
@@ -65,13 +60,31 @@ def data_dir(tokenizer: str, task: str) -> str:
     return f"{RESULTS}/data/{tokenizer}/{task}"
 
 
+def manifest_file(data: str) -> str:
+    """The manifest of a task's data directory (what the prepare step wrote)."""
+    return f"{data}/manifest.json"
+
+
 def data_manifest(tokenizer: str, task: str) -> str:
-    return f"{data_dir(tokenizer, task)}/manifest.json"
+    return manifest_file(data_dir(tokenizer, task))
 
 
-def data_part(tokenizer: str, task: str, part: str) -> str:
-    """``part`` is ``train``, ``dev`` or ``test-<lang>``."""
-    return f"{data_dir(tokenizer, task)}/{part}.parquet"
+TRAIN, DEV = "train", "dev"  # the English parts of a task
+
+
+def test_part(lang: str) -> str:
+    """The name of one language's test part (``test-<lang>``)."""
+    return f"test-{lang}"
+
+
+def data_file(data: str, part: str) -> str:
+    """One tokenized part (``train``, ``dev``, ``test-<lang>``) of a task's data directory."""
+    return f"{data}/{part}.parquet"
+
+
+def data_test(data: str, lang: str) -> str:
+    """The tokenized test part of one language."""
+    return data_file(data, test_part(lang))
 
 
 def base_dir(model: str) -> str:
@@ -103,8 +116,48 @@ def cell_predictions(model: str, inter: str, target: str, seed) -> str:
     return f"{cell_dir(model, inter, target, seed)}/predictions"
 
 
+def submission_file(out_dir, task: str, lang: str, ext: str) -> Path:
+    """One language's file in the XTREME submission layout: ``<out_dir>/<task>/test-<lang>.<ext>``
+    (predictions of a cell, or the gold labels)."""
+    return Path(out_dir) / task / f"{test_part(lang)}.{ext}"
+
+
+SUBMISSION_NAME = re.compile(r"^test-(?P<lang>[^.]+)\.(?P<ext>.+)$")
+
+
+def parse_submission(name: str) -> tuple[str, str] | None:
+    """``(lang, ext)`` of a submission file name, or None."""
+    m = SUBMISSION_NAME.match(name)
+    return (m["lang"], m["ext"]) if m else None
+
+
 def cell_profile(model: str, inter: str, target: str, seed) -> str:
     return f"{cell_dir(model, inter, target, seed)}/profile.json"
+
+
+CELL_GLOB = "cells/*/*/*/s*/eval.json"  # every cell's eval.json, below the results root
+INFERENCE_PROFILE_GLOB = "profile/*/*/profile.json"
+BASELINE_GLOB = "baselines/*/eval.json"
+BENCHMARK_DIR = "benchmarks"
+
+
+def parse_cell(path) -> tuple[str, str, str, int] | None:
+    """``(model, inter, target, seed)`` of a path inside a cell directory
+    (``.../cells/<model>/<inter>/<target>/s<seed>[/...]``), else None."""
+    parts = Path(path).parts
+    for i in range(len(parts) - 5, -1, -1):
+        if parts[i] == "cells" and re.fullmatch(r"s\d+", parts[i + 4]):
+            return parts[i + 1], parts[i + 2], parts[i + 3], int(parts[i + 4][1:])
+    return None
+
+
+def project_root(cell_file) -> Path | None:
+    """The directory that holds ``results/`` for a file inside a cell directory."""
+    parts = Path(cell_file).parts
+    for i in range(len(parts) - 5, -1, -1):
+        if parts[i] == "cells" and i >= 1 and parts[i - 1] == RESULTS:
+            return Path(*parts[:i - 1]) if i > 1 else Path(".")
+    return None
 
 
 def inference_profile_dir(model: str, target: str) -> str:
@@ -146,15 +199,6 @@ def log(rule: str, *parts) -> str:
 
 def benchmark(rule: str, *parts) -> str:
     return f"{RESULTS}/benchmarks/" + "/".join([rule, *map(str, parts)]) + ".tsv"
-
-
-def ckpt_base_for_inter(model: str, inter: str, seed) -> str:
-    """The encoder a target phase starts from: the base model for ``none``, the
-    intermediate checkpoint otherwise (``scratch`` gets a random init of the base
-    architecture, so it also points at the base directory for the config)."""
-    if inter in (NONE, SCRATCH):
-        return base_dir(model)
-    return inter_dir(model, inter, seed)
 
 
 def state_dir(ckpt_dir: str) -> str:

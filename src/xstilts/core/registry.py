@@ -12,8 +12,6 @@ import importlib
 from dataclasses import dataclass, field, replace
 
 ENGLISH = "en"
-# The families whose code exists.  A task of another family is kept in the registry (so a
-# config can name it and the DAG can say what is missing) but has no jobs yet.
 FAMILY_MODULES = {
     "classification": "xstilts.tasks.families.classification",
     "multiple_choice": "xstilts.tasks.families.multiple_choice",
@@ -22,8 +20,7 @@ FAMILY_MODULES = {
     "tagging": "xstilts.tasks.families.tagging",
 }
 TASK_MODULES = ("xstilts.tasks.catalog.classification", "xstilts.tasks.catalog.qa", "xstilts.tasks.catalog.retrieval",
-                "xstilts.tasks.catalog.tagging", "xstilts.tasks.catalog.controls",
-                "xstilts.tasks.catalog.planned")
+                "xstilts.tasks.catalog.tagging", "xstilts.tasks.catalog.controls")
 
 
 @dataclass(frozen=True)
@@ -61,6 +58,27 @@ class Source:
         return f"{self.repo}{cfg}:{self.split}{filt}{rev}"
 
 
+PRF = ("f1", "precision", "recall")
+EM_F1 = ("exact_match", "f1")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """How a target's predictions are submitted and scored (the XTREME layout, ``xstilts score``).
+
+    ``ext``: file extension of ``test-<lang>.<ext>``; ``scorer``: the name of the file scorer in
+    ``xstilts.analysis.score.SCORERS``; ``metrics``: the keys averaged over languages (the rest
+    are counts); ``headline``: the metrics whose mean is the task's score; ``official``: the
+    languages of XTREME / XTREME-R's ``evaluate.py`` in their order (scores are listed in it).
+    """
+
+    ext: str
+    scorer: str
+    metrics: tuple[str, ...]
+    headline: tuple[str, ...]
+    official: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -76,12 +94,9 @@ class Task:
     roles: tuple[str, ...] = ("intermediate",)  # intermediate and/or target
     hparams: dict = field(default_factory=dict)
     note: str = ""
+    submission: Submission | None = None  # targets: the XTREME submission format
     #: toy planted controls: ``((target, expected sign of the gain over none: "+" or "0"), ...)``
     planted: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def implemented(self) -> bool:
-        return self.family in FAMILY_MODULES
 
     @property
     def zero_shot(self) -> bool:
@@ -132,6 +147,12 @@ def _collect() -> Registry:
 TASKS = _collect()
 
 
+def register(task: Task) -> Task:
+    """Add (or replace) a task, e.g. a toy twin reusing a real task's submission format."""
+    TASKS[task.name] = task
+    return task
+
+
 def get_task(name: str) -> Task:
     return TASKS[name]
 
@@ -140,6 +161,4 @@ def get_family(name: str):
     """The family object of a family name (or of a task's family)."""
     if name in TASKS:
         name = TASKS[name].family
-    if name not in FAMILY_MODULES:
-        raise NotImplementedError(f"task family {name!r} is not implemented yet")
     return importlib.import_module(FAMILY_MODULES[name]).FAMILY

@@ -21,7 +21,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from xstilts.core import paths
 from xstilts.core.registry import Source, Task, get_family
+from xstilts.stages.common import log, write_json
 
 
 class DataError(RuntimeError):
@@ -217,7 +219,7 @@ def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: s
         limit = dev_size if part == "dev" else None
         examples = load_examples(task, part, local_root, limit=limit, seed=seed)
         feats = family.encode(tokenizer, examples, max_length, **options)
-        write_features(Path(out_dir) / f"{part}.parquet", feats, family.feature_schema)
+        write_features(paths.data_file(out_dir, part), feats, family.feature_schema)
         lengths = [len(s) for f in feats for s in f["seqs"]]
         truncated = sum(n >= max_length for n in lengths)
         manifest["parts"][part] = {
@@ -226,10 +228,25 @@ def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: s
             "truncated_sequences": int(truncated),
             "source": _describe_part(task, part),
         }
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(out_dir) / "manifest.json", "w") as fh:
-        json.dump(manifest, fh, indent=2)
+    write_json(manifest, paths.manifest_file(out_dir))
     return manifest
+
+
+def run(cfg, tokenizer: str, task: str, out: str | None = None) -> None:
+    """The ``prepare`` stage: tokenize one task (train/dev, and the test languages of a target of
+    the grid) into the cache shared by every model of ``tokenizer``."""
+    from xstilts.stages.models import load_tokenizer
+
+    bound = cfg.bound(task, cfg.phase_of(task))
+    t = bound.task
+    parts = [] if t.zero_shot else [paths.TRAIN, paths.DEV]
+    if "target" in t.roles and task in cfg.targets:
+        parts += [paths.test_part(lang) for lang in t.eval_languages(cfg.toy_languages)]
+    tok = load_tokenizer(paths.tokenizer_dir(tokenizer))
+    out = out or paths.data_dir(tokenizer, task)
+    m = prepare(t, tok, out, parts, cfg.local_root(task), bound.max_length,
+                int(bound.hparams["dev_size"]), seed=0, options=bound.options)
+    log(f"{task}: " + ", ".join(f"{p} {v['examples']}" for p, v in m["parts"].items()))
 
 
 def task_with_labels(task: Task, data_dir: str | os.PathLike) -> Task:
@@ -237,7 +254,7 @@ def task_with_labels(task: Task, data_dir: str | os.PathLike) -> Task:
     known only from the manifest; a fixed one must match it)."""
     from dataclasses import replace
 
-    f = Path(data_dir) / "manifest.json"
+    f = Path(paths.manifest_file(str(data_dir)))
     labels = tuple(json.loads(f.read_text()).get("labels") or ()) if f.exists() else ()
     if not task.labels:  # open label set (or none at all: multiple choice)
         return replace(task, labels=labels) if labels else task

@@ -6,33 +6,33 @@ predictions in the XTREME submission layout (``predictions/<task>/test-<lang>.ts
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from xstilts import __version__
-from xstilts.stages.data import read_features
+from xstilts.core import paths
+from xstilts.core.records import EvalRecord, Provenance
 from xstilts.core.registry import ENGLISH, Task, get_family
+from xstilts.stages.common import log, predict
+from xstilts.stages.data import read_features
 
 
 def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_eval: str,
                   pred_dir: str, *, device, dtype: str, batch_size: int, pad_id: int,
                   meta: dict, options: dict | None = None) -> dict:
-    from xstilts.stages.train import predict
-
     family = get_family(task.family)
+    options = dict(options or {})
     model.to(device)
     per_lang = {}
     t0 = time.perf_counter()
     for lang in languages:
-        feats = read_features(Path(data_dir) / f"test-{lang}.parquet")
+        feats = read_features(paths.data_test(data_dir, lang))
         preds = predict(model, task, family, feats, batch_size, device, dtype, pad_id)
-        ids, outputs = family.outputs(task, preds, feats, **(options or {}))
+        ids, outputs = family.outputs(task, preds, feats, **options)
         per_lang[lang] = family.score(task, ids, outputs, feats, lang)
-        family.write_predictions(task, outputs, ids, pred_dir, lang)
+        family.write_predictions(task, outputs, ids, pred_dir, lang, **options)
     averaged = task.averaged_languages(languages)
     zero_shot = [lang for lang in averaged if lang != ENGLISH]
     result = {
@@ -44,33 +44,61 @@ def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_ev
                               if zero_shot else None),
         "averaged_over": averaged,
         "eval_wall_s": time.perf_counter() - t0,
-        "provenance": {**meta.get("provenance", {}), "xstilts": __version__,
-                       "torch": torch.__version__, "device": str(device), "dtype": dtype,
-                       "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S")},
+        "provenance": {**meta.get("provenance", {}), **Provenance(
+            xstilts=__version__, torch=torch.__version__, device=str(device), dtype=dtype,
+            evaluated_at=time.strftime("%Y-%m-%dT%H:%M:%S")).to_json()},
     }
-    Path(out_eval).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_eval).write_text(json.dumps(result, indent=2))
+    EvalRecord.from_dict(result).write(out_eval)
     return result
 
 
-def write_labels(task: Task, examples_by_lang: dict[str, list[dict]], out_dir: str) -> list[str]:
+def write_labels(task: Task, examples_by_lang: dict[str, list[dict]], out_dir: str,
+                 options: dict | None = None) -> list[str]:
     """Gold labels in the XTREME submission layout, for ``xstilts score``."""
     family = get_family(task.family)
-    paths = []
+    options = family.resolve_options({**family.default_options(), **task.hparams, **(options or {})})
+    written = []
     for lang, exs in examples_by_lang.items():
-        ids, outputs = family.gold(task, exs)
-        paths.append(str(family.write_predictions(task, outputs, ids, out_dir, lang)))
-    return paths
+        ids, outputs = family.gold(task, exs, **options)
+        written.append(str(family.write_predictions(task, outputs, ids, out_dir, lang, **options)))
+    return written
 
 
-def evaluate_baselines(task: Task, local_root: str | None, languages: list[str], meta: dict) -> dict:
+def run(cfg, cell, out: str | None = None, ckpt: str | None = None, predictions: str | None = None) -> dict:
+    """The ``evaluate`` stage: the cell's checkpoint in every language of its target."""
+    from xstilts.stages.models import XstiltsModel, load_encoder, load_task_model, load_tokenizer
+
+    bound = cfg.bound(cell.target, "target", model=cell.model)
+    task = bound.task
+    device = cfg.runtime.start()
+    ckpt = ckpt or cell.evaluated
+    if cell.zero_shot:  # the intermediate checkpoint itself (scratch: a random init of the base)
+        model = XstiltsModel(load_encoder(ckpt, random_init=cell.inter.random_init, seed=int(cell.seed)))
+    else:
+        model = load_task_model(ckpt, [task])
+    tok = load_tokenizer(paths.tokenizer_dir(cfg.tokenizer_of(cell.model)))
+    data = paths.data_dir(cfg.tokenizer_of(cell.model), cell.target)
+    m, i, t, s = cell.key
+    meta = {"benchmark": cfg.benchmark, "model": m, "inter": i, "target": t, "seed": s,
+            "provenance": Provenance(checkpoint=ckpt, data=data, config=cfg.source).to_json()}
+    res = evaluate_cell(model, task, data, task.eval_languages(cfg.toy_languages), out or cell.eval_file,
+                        predictions or cell.predictions, device=device, dtype=cfg.runtime.dtype,
+                        batch_size=64, pad_id=tok.pad_token_id, meta=meta, options=bound.options)
+    log(f"{m}/{i}/{t}/s{s}: average {res['average']:.3f} "
+        + " ".join(f"{lang}={v[task.metric]:.3f}" for lang, v in res["languages"].items()))
+    return res
+
+
+def evaluate_baselines(task: Task, local_root: str | None, languages: list[str], meta: dict,
+                       options: dict | None = None) -> dict:
     """Trivial non-neural baselines of a target, in the ``eval.json`` shape (one entry per
     baseline kind under ``baselines``; the best of them is the headline ``average``)."""
     from xstilts.analysis.baselines import task_examples
 
     family = get_family(task.family)
     splits = task_examples(task, local_root, languages)
-    scores = family.baselines(task, splits["train"], {lang: splits[lang] for lang in languages})
+    options = family.resolve_options({**family.default_options(), **task.hparams, **(options or {})})
+    scores = family.baselines(task, splits["train"], {lang: splits[lang] for lang in languages}, **options)
     averaged = task.averaged_languages(languages)
     out = {}
     for name, per_lang in scores.items():

@@ -1,4 +1,4 @@
-"""The profile stage: what a (model, target) costs to serve, and each cell's cost record.
+"""The profile stage: what a (model, target) costs to serve.
 
 The inference profile is measured once per (model, target): every intermediate task gives
 the same architecture.  The model is the base encoder with the target's head, fed batches of
@@ -8,11 +8,12 @@ when every test sequence is shorter).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from xstilts.core import paths
-from xstilts.core.registry import ENGLISH, get_family, get_task
+from xstilts.core.records import InferenceProfile
+from xstilts.core.registry import ENGLISH
+from xstilts.stages.common import log
 
 # torch is imported inside the functions that need it: the per-cell cost record is a cheap
 # JSON job and should not pay for importing torch.
@@ -50,72 +51,37 @@ def batch_maker(feats: list[dict], seq_len: int, pad_id: int):
     return make_inputs
 
 
-def profile_target(cfg, model_name: str, target: str, out_dir: str) -> dict:
-    import torch
-
+def run(cfg, model: str, target: str, out: str | None = None) -> dict:
+    """The ``profile`` stage: the inference profile of ``model`` with ``target``'s head."""
     from xstilts.stages.data import read_features
     from xstilts.stages.models import XstiltsModel, load_encoder, load_tokenizer
     from xstilts.stages.profiling import profile_inference
-    from xstilts.stages.train import resolve_device
 
-    task = get_task(target)
-    family = get_family(task.family)
-    device = resolve_device(cfg.raw.get("device", "auto"))
-    if device.type == "cpu":
-        torch.set_num_threads(int(cfg.raw.get("threads", 1)))
-    model = XstiltsModel(load_encoder(paths.base_dir(model_name)))
-    model.add_head(task, family)
-    tok = load_tokenizer(paths.tokenizer_dir(cfg.tokenizer_of(model_name)))
-    data = paths.data_dir(cfg.tokenizer_of(model_name), target)
+    out_dir = out or paths.inference_profile_dir(model, target)
+    bound = cfg.bound(target, "target", model=model)
+    task, family = bound.task, bound.family
+    device = cfg.runtime.start()
+    net = XstiltsModel(load_encoder(paths.base_dir(model)))
+    net.add_head(task, family)
+    tok = load_tokenizer(paths.tokenizer_dir(cfg.tokenizer_of(model)))
+    data = paths.data_dir(cfg.tokenizer_of(model), target)
     langs = task.eval_languages(cfg.toy_languages)
-    feats = read_features(f"{data}/test-{ENGLISH if ENGLISH in langs else langs[0]}.parquet")
+    feats = read_features(paths.data_test(data, ENGLISH if ENGLISH in langs else langs[0]))
     longest = max(len(s) for f in feats for s in f["seqs"])
     seq_len = min(int(cfg.max_length(target)), longest)
-    spec = cfg.raw.get("profile", {})
+    spec = cfg.profile
     prof = profile_inference(
-        served(model, task, family), batch_maker(feats, seq_len, tok.pad_token_id), out_dir,
-        device=device, dtype=cfg.raw.get("dtype", "float32"), seq_len=seq_len,
-        batch_sizes=tuple(spec.get("batch_sizes", (1, 8, 32))),
-        repeats=int(spec.get("latency_repeats", 30)), n_trace_steps=int(spec.get("trace_steps", 3)),
-        head_per_token=family.head_per_token, run_name=f"{model_name}-{target}",
-        write_json_file=False)
-    prof.update({"model": model_name, "target": target, "benchmark": cfg.benchmark,
+        served(net, task, family), batch_maker(feats, seq_len, tok.pad_token_id), out_dir,
+        device=device, dtype=cfg.runtime.dtype, seq_len=seq_len, batch_sizes=tuple(spec["batch_sizes"]),
+        repeats=int(spec["latency_repeats"]), n_trace_steps=int(spec["trace_steps"]),
+        head_per_token=family.head_per_token, run_name=f"{model}-{target}")
+    prof.update({"model": model, "target": target, "benchmark": cfg.benchmark,
                  "family": task.family, "sequences_per_example": len(feats[0]["seqs"])})
-    search = family.search_cost(task, feats, model.hidden_size,  # retrieval: after embedding
-                                repeats=int(spec.get("latency_repeats", 30)))
+    search = family.search_cost(task, feats, net.hidden_size,  # retrieval: after embedding
+                                repeats=int(spec["latency_repeats"]), **bound.options)
     if search is not None:
         prof["search"] = search
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    Path(paths.inference_profile(model_name, target)).write_text(json.dumps(prof, indent=2))
+    InferenceProfile.from_dict(prof).write(out_dir + "/" + Path(paths.inference_profile(model, target)).name)
+    log(f"{model}/{target}: p50 {prof['latency_ms']['p50']:.2f} ms, "
+        f"{prof['throughput']['examples_per_s']:.0f} ex/s -> {out_dir}")
     return prof
-
-
-def _read(path: str) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"cost record {path} is missing") from err
-
-
-def cell_profile(model: str, inter: str, target: str, seed) -> dict:
-    """Training cost of both phases of a cell + the link to its inference profile (a zero-shot
-    target such as BUCC has no target phase)."""
-    tgt = None
-    if not get_task(target).zero_shot:
-        tgt = _read(paths.checkpoint_done(paths.cell_model_dir(model, inter, target, seed)))
-    inter_cost = None
-    if inter not in (paths.NONE, paths.SCRATCH):
-        inter_cost = _read(paths.checkpoint_done(paths.inter_dir(model, inter, seed)))
-    phases = {"intermediate": inter_cost, "target": tgt}
-    keep = ("phase", "steps", "examples", "tokens", "flops", "wall_s", "device", "device_hours",
-            "peak_mem_mb", "tokens_per_s", "best_step", "stopped_early")
-    slim = {k: ({f: v.get(f) for f in keep} if v else None) for k, v in phases.items()}
-    done = [v for v in phases.values() if v]
-    return {
-        "model": model, "inter": inter, "target": target, "seed": int(seed),
-        "phases": slim,
-        "total_train_flops": sum(v["flops"] for v in done),
-        "total_train_wall_s": sum(v["wall_s"] for v in done),
-        "total_device_hours": sum(v["device_hours"] for v in done),
-        "inference_profile": paths.inference_profile(model, target),
-    }

@@ -99,7 +99,7 @@ def plan(cfg) -> Plan:
         spec = cfg.model(name)
         models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"model:{name}")
     for name in cfg.tokenizers:
-        spec = cfg.raw["tokenizers"][name]
+        spec = cfg.tokenizer(name)
         models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"tokenizer:{name}")
     p.models = [ModelItem(repo, rev, tuple(used)) for (repo, rev), used in models.items()]
     splits: dict[tuple, list[str]] = {}
@@ -177,9 +177,31 @@ def fetch(p: Plan, log=print) -> dict:
 
 
 def write_manifest(manifest: dict, path: str | None = None) -> str:
+    from xstilts.stages.common import write_json
+
     path = path or manifest_path()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, path)
+    write_json(manifest, path)
     return path
+
+
+def run(cfg, out: str | None = None, dry_run: bool = False) -> None:
+    """The ``prefetch`` stage: snapshot every Hub model and dataset split of the config."""
+    import sys
+
+    from xstilts.stages.common import log
+
+    p = plan(cfg)
+    log(f"prefetch plan: {len(p.models)} model snapshots, {len(p.datasets)} dataset splits"
+        + (f", local mirrors for {', '.join(sorted(p.local))}" if p.local else "")
+        + (" (toy benchmark: nothing to fetch)" if cfg.is_toy else ""))
+    for task, hint in sorted(p.needs_local.items()):
+        log(f"not fetched, {task} needs local data: {hint}")
+    if dry_run:
+        print(json.dumps(p.to_json(), indent=2))
+        return
+    try:
+        manifest = fetch(p, log=log)
+    except PrefetchError as err:
+        print(f"xstilts prefetch: {err}", file=sys.stderr)
+        sys.exit(1)
+    log(f"prefetch manifest -> {write_manifest(manifest, out)}")

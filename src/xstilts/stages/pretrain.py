@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from xstilts.core import paths
+from xstilts.core.records import CostRecord
 from xstilts.stages.models import encoder_dir, toy_config
 from xstilts.stages.profiling import CostMeter
 from xstilts.stages.train import set_seed
@@ -138,7 +140,7 @@ def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *
                  "mlm_loss_chance": math.log(len(tokenizer)),
                  "corpus_lines": sum(map(len, corpus.values())), "sequences": len(enc),
                  "architecture": spec, "seed": seed})
-    (Path(out_dir) / "cost.json").write_text(json.dumps(cost, indent=2))
+    CostRecord.from_dict(cost).write(paths.checkpoint_done(out_dir))  # atomic, checked
     return cost
 
 
@@ -180,8 +182,6 @@ def encoder_key(*, toy: dict, languages: list[str], tokenizer_file: str, archite
 def shipped_encoder(key: str, fields: dict, log=print) -> Path | None:
     """The shipped folder of ``key`` if it exists and checks out, else ``None`` (with the
     reason logged)."""
-    from xstilts.core import paths
-
     folder = Path(paths.toy_encoder_shipped(key))
     if not folder.is_dir():
         log(f"no shipped toy encoder has key {key} ({paths.toy_encoder_store()})")
@@ -228,14 +228,12 @@ def toy_base(spec: dict, recipe: dict, toy: dict, languages: list[str], tokenize
                             max_length=recipe["max_length"], warmup=recipe["warmup"],
                             seed=toy["seed"], device=device, log=log)
         cost.update({"source": "pretrained", "key": key})
-    (Path(out_dir) / "cost.json").write_text(json.dumps(cost, indent=2))
+    CostRecord.from_dict(cost).write(paths.checkpoint_done(out_dir))  # atomic, checked
     return cost
 
 
 def ship(out_dir: str, key: str, fields: dict) -> Path:
     """Store a pretrained base (``out_dir``) in the shipped-encoder store under ``key``."""
-    from xstilts.core import paths
-
     folder = Path(paths.toy_encoder_shipped(key))
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

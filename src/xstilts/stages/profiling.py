@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import math
 import os
 import platform
@@ -64,6 +63,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from xstilts.core.records import CostRecord
+from xstilts.core.runtime import autocast, dtype_name
+
 __all__ = [
     "count_params",
     "encoder_config",
@@ -74,12 +76,10 @@ __all__ = [
     "measure_latency",
     "measure_throughput",
     "measure_peak_memory",
-    "autocast_context",
     "estimate_inference_memory_mb",
     "write_trace",
     "profile_inference",
     "CostMeter",
-    "write_json",
 ]
 
 _MB = 1024.0 * 1024.0
@@ -273,30 +273,8 @@ def _sync(device: torch.device | str) -> None:
         torch.cuda.synchronize(_device(device))
 
 
-_DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float16": torch.float16, "fp16": torch.float16,
-}
-
-
 def _dtype_name(dtype: str | torch.dtype) -> str:
-    if isinstance(dtype, torch.dtype):
-        return str(dtype).replace("torch.", "")
-    if dtype not in _DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}")
-    return str(_DTYPES[dtype]).replace("torch.", "")
-
-
-def autocast_context(device: torch.device | str, dtype: str | torch.dtype):
-    """bf16/fp16 autocast context for ``device`` (a no-op for float32)."""
-    name = _dtype_name(dtype)
-    if name == "float32":
-        return contextlib.nullcontext()
-    dev = _device(device)
-    if name == "float16" and dev.type != "cuda":
-        raise ValueError("float16 autocast is only supported on CUDA here; use bfloat16 on CPU")
-    return torch.autocast(device_type=dev.type, dtype=_DTYPES[name])
+    return dtype_name(dtype)
 
 
 def _device_name(device: torch.device | str) -> str:
@@ -408,7 +386,7 @@ def measure_throughput(
             inputs = _to_device(make_inputs(int(bs)), dev)
             n_ex = _n_examples(inputs)
             try:
-                with torch.inference_mode(), autocast_context(dev, dtype):
+                with torch.inference_mode(), autocast(dev, dtype):
                     for _ in range(warmup):
                         model(**inputs)
                     _sync(dev)
@@ -628,7 +606,6 @@ def profile_inference(
     run_name: str = "inference",
     head_params: int | None = None,
     head_per_token: bool = False,
-    write_json_file: bool = True,
 ) -> dict[str, Any]:
     """Profile inference of ``model`` and return the ``profile.json`` dict.
 
@@ -648,8 +625,8 @@ def profile_inference(
        ``out_dir/trace/<run_name>/`` (TensorBoard logdir = ``out_dir/trace``).
 
     The model is moved to ``device`` and put in eval mode (its training flag is restored at the
-    end). Forwards run under ``torch.inference_mode`` and, for ``dtype`` bf16/fp16, autocast. Writes
-    ``out_dir/profile.json`` unless ``write_json_file=False``.
+    end). Forwards run under ``torch.inference_mode`` and, for ``dtype`` bf16/fp16, autocast. The
+    caller writes the record (``xstilts.core.records.InferenceProfile``).
     """
     dev = _device(device)
     dtype_name = _dtype_name(dtype)
@@ -679,7 +656,7 @@ def profile_inference(
     rel = (counted - analytic) / analytic if analytic else float("nan")
 
     def forward1():
-        with torch.inference_mode(), autocast_context(dev, dtype):
+        with torch.inference_mode(), autocast(dev, dtype):
             return model(**inputs1)
 
     latency = measure_latency(forward1, warmup=warmup, repeats=repeats, device=dev)
@@ -690,7 +667,7 @@ def profile_inference(
     best_inputs = _to_device(make_inputs(throughput["best_batch"]), dev)
 
     def forward_best():
-        with torch.inference_mode(), autocast_context(dev, dtype):
+        with torch.inference_mode(), autocast(dev, dtype):
             return model(**best_inputs)
 
     mem_best = measure_peak_memory(forward_best, device=dev)
@@ -740,8 +717,6 @@ def profile_inference(
         "trace_run": run_name,
         "trace_files": [str(Path(p)) for p in trace_files],
     }
-    if write_json_file:
-        write_json(profile, out_dir / "profile.json")
     return profile
 
 
@@ -861,27 +836,17 @@ class CostMeter:
         wall = self.elapsed_s()
         mem = self._mem.stop()
         dev = self.device
-        return {
-            "phase": self.phase,
-            "steps": int(self.steps),
-            "examples": int(self.examples),
-            "tokens": int(self.tokens),
-            "flops": float(self.flops),
-            "wall_s": float(wall),
-            "device": dev.type if dev.index is None else f"{dev.type}:{dev.index}",
-            "device_hours": float(wall * self.n_devices / 3600.0),
-            "peak_mem_mb": float(mem["peak_mb"]),
-            "tokens_per_s": float(self.tokens / wall) if wall > 0 else 0.0,
-            "best_step": best_step,
-            "stopped_early": bool(stopped_early),
-        }
-
-
-def write_json(obj: Any, path: str | os.PathLike) -> Path:
-    """Write ``obj`` as indented JSON (atomic rename), creating parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
+        return CostRecord(
+            phase=self.phase,
+            steps=int(self.steps),
+            examples=int(self.examples),
+            tokens=int(self.tokens),
+            flops=float(self.flops),
+            wall_s=float(wall),
+            device=dev.type if dev.index is None else f"{dev.type}:{dev.index}",
+            device_hours=float(wall * self.n_devices / 3600.0),
+            peak_mem_mb=float(mem["peak_mb"]),
+            tokens_per_s=float(self.tokens / wall) if wall > 0 else 0.0,
+            best_step=best_step,
+            stopped_early=bool(stopped_early),
+        ).to_json()

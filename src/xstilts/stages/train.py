@@ -38,12 +38,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from xstilts.core.runtime import autocast
 from xstilts.stages import distributed
+from xstilts.stages.common import _to, atomic_write_bytes, predict
 from xstilts.stages.profiling import CostMeter
 
 STATE_FILE = "state.json"
 STATE_VERSION = 1
-DEFAULT_SAVE_EVERY = 200
 STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
 # seconds to sleep after each step: lets tests interrupt a tiny run at a chosen point
 _TEST_SLEEP_ENV = "XSTILTS_TEST_STEP_SLEEP"
@@ -51,11 +52,17 @@ _TEST_SLEEP_ENV = "XSTILTS_TEST_STEP_SLEEP"
 
 @dataclass
 class TaskData:
+    """A bound task's tokenized training and English dev features."""
+
     task: object  # registry Task
     family: object
     train: list[dict]
     dev: list[dict] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # the family's options (Family.options)
+
+    @classmethod
+    def of(cls, bound, train: list[dict], dev: list[dict]) -> "TaskData":
+        return cls(bound.task, bound.family, train, dev, options=dict(bound.options))
 
 
 class Preempted(RuntimeError):
@@ -70,20 +77,6 @@ class Preempted(RuntimeError):
     @property
     def exit_code(self) -> int:
         return 128 + int(self.signum or 15)
-
-
-def resolve_device(pref: str = "auto") -> torch.device:
-    if pref == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if pref.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("config asks for device 'cuda' but no GPU is visible (CUDA_VISIBLE_DEVICES?)")
-    return torch.device(pref)
-
-
-def autocast(device: torch.device, dtype: str):
-    if dtype == "bfloat16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return torch.autocast(device_type=device.type, enabled=False)
 
 
 def set_seed(seed: int) -> None:
@@ -144,23 +137,6 @@ class TaskBatches:
             raise ValueError(f"batch iterator of {self.key!r}: saved for n={st['n']} bs={st['batch_size']}, "
                              f"now n={self.n} bs={self.bs}")
         self.epoch, self.index = int(st["epoch"]), int(st["index"])
-
-
-def _to(batch: dict, device) -> dict:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-@torch.no_grad()
-def predict(model, td_task, family, feats, batch_size, device, dtype="float32", pad_id=1) -> list:
-    """The family's raw prediction of every feature."""
-    model.eval()
-    preds = []
-    for i in range(0, len(feats), batch_size):
-        batch = _to(family.collate(feats[i:i + batch_size], pad_id), device)
-        with autocast(device, dtype):
-            logits = model(td_task.name, family, batch["input_ids"], batch["attention_mask"])
-        preds.extend(family.predict(logits.float()))
-    return preds
 
 
 def dev_score(model, td: TaskData, bs: int, device, dtype, pad_id, ctx=None) -> float:
@@ -233,15 +209,6 @@ def _set_rng_states(st: dict, device) -> None:
         torch.cuda.set_rng_state(torch.tensor(st["cuda"], dtype=torch.uint8), device)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _atomic_torch_save(obj, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(obj, tmp)
@@ -288,7 +255,7 @@ def save_state(state_dir: str, meta: dict, tensors: dict, best_state: dict | Non
         if bname != best_file or not (d / bname).exists():
             _atomic_torch_save(best_state, d / bname)
     meta = {**meta, "files": {"tensors": tname, "best": bname}}
-    _atomic_write(d / STATE_FILE, json.dumps(meta).encode())
+    atomic_write_bytes(d / STATE_FILE, json.dumps(meta).encode())
     for p in d.iterdir():
         if p.name not in (STATE_FILE, tname, bname) and (p.suffix == ".pt" or ".tmp" in p.name):
             p.unlink(missing_ok=True)
@@ -321,6 +288,9 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     """
     from transformers import get_linear_schedule_with_warmup
 
+    from xstilts.core.config import hparam_defaults
+
+    hp = {**hparam_defaults(), **hp}  # the schema's defaults, for a caller's partial dict
     ctx = distributed.setup(device)
     device = ctx.device
     if not ctx.is_main:
@@ -331,19 +301,18 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     bs = int(hp["batch_size"])
     steps_per_epoch = sum(math.ceil(len(t.train) / bs) for t in tasks)
     total = int(hp["epochs"] * steps_per_epoch)
-    if hp.get("max_steps"):
+    if hp["max_steps"]:
         total = min(total, int(hp["max_steps"]))
     total = max(total, 1)
     weights = sampling_weights([len(t.train) for t in tasks], sampling, temperature)
     iters = [TaskBatches(len(t.train), bs, seed, t.task.name) for t in tasks]
 
     opt = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]),
-                            weight_decay=float(hp.get("weight_decay", 0.01)))
-    sched = get_linear_schedule_with_warmup(opt, int(float(hp.get("warmup", 0.1)) * total), total)
-    eval_every = int(hp.get("eval_every") or max(total // 10, 1))
-    patience = int(hp.get("patience", 5))
-    save_every = hp.get("save_every")
-    save_every = DEFAULT_SAVE_EVERY if save_every is None else int(save_every)
+                            weight_decay=float(hp["weight_decay"]))
+    sched = get_linear_schedule_with_warmup(opt, int(float(hp["warmup"]) * total), total)
+    eval_every = int(hp["eval_every"] or max(total // 10, 1))  # null: a tenth of the steps
+    patience = int(hp["patience"])
+    save_every = int(hp["save_every"])
     # task heads run once per sequence; with several heads (multitask) count their mean size
     head_weights = [p.numel() for n, p in model.heads.named_parameters() if n.endswith("weight")]
     head_params = sum(head_weights) / max(len(model.heads), 1)
@@ -441,7 +410,7 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
                 loss = td.family.loss(logits.float(), batch["labels"])
             w = distributed.loss_weight(len(feats_all), ctx.rank, ctx.world)
             (loss * w if ctx.enabled else loss).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp.get("grad_clip", 1.0)))
+            torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["grad_clip"]))
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
@@ -487,4 +456,80 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
                  "hparams": {k: hp[k] for k in sorted(hp)}, "seed": seed, "dtype": dtype,
                  "world_size": ctx.world, "resumed_from": resumed_from,
                  "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return cost
+
+
+# ---------------------------------------------------------------------------- the stage
+def task_data(cfg, bound, model: str, with_dev: bool = True) -> TaskData:
+    """A bound task's tokenized features in the cache of ``model``'s tokenizer."""
+    from xstilts.core import paths
+    from xstilts.stages.data import read_features, task_with_labels
+
+    d = paths.data_dir(cfg.tokenizer_of(model), bound.name)
+    task = task_with_labels(bound.task, d)  # an open label set is known from the data
+    return TaskData(task, bound.family, read_features(paths.data_file(d, paths.TRAIN)),
+                    read_features(paths.data_file(d, paths.DEV)) if with_dev else [],
+                    options=dict(bound.options))
+
+
+def resume_key(init_dir: str, random_init: bool) -> str:
+    """A saved state is reused only if it was trained from the same initial checkpoint."""
+    from xstilts.core import paths
+
+    init_cost = Path(paths.checkpoint_done(init_dir))
+    return f"{init_dir}|{random_init}|" + (hashlib.sha256(init_cost.read_bytes()).hexdigest()
+                                           if init_cost.exists() else "")
+
+
+def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter: str | None = None,
+        seed: int | None = None) -> dict:
+    """The ``intermediate`` stage (``model``, ``inter``, ``seed``) or, given a ``cell``, the
+    ``target`` stage: train, save the checkpoint and its ``cost.json``."""
+    import sys
+
+    from xstilts.core import paths
+    from xstilts.core.records import CostRecord
+    from xstilts.stages.common import log
+    from xstilts.stages.models import XstiltsModel, load_encoder, load_tokenizer
+
+    if cell is not None:  # target phase
+        model_name, seed, phase = cell.model, cell.seed, "target"
+        init_dir, random_init, task_names = cell.start, cell.inter.random_init, [cell.target]
+        out = out or cell.model_dir
+        extra = {"inter": cell.inter.name, "target": cell.target}
+    else:
+        resolved = cfg.inter(inter)
+        model_name, phase = model, "intermediate"
+        init_dir, random_init, task_names = paths.base_dir(model), False, list(resolved.tasks)
+        out = out or paths.inter_dir(model, resolved.name, seed)
+        extra = {"inter": resolved.name}
+    device = cfg.runtime.start()
+    bounds = [cfg.bound(t, phase) for t in task_names]
+    tds = [task_data(cfg, b, model_name) for b in bounds]
+    set_seed(seed)  # head initialisation independent of what ran before in this process
+    net = XstiltsModel(load_encoder(init_dir, random_init=random_init, seed=seed))
+    for td in tds:
+        net.add_head(td.task, td.family)
+    tok = load_tokenizer(paths.tokenizer_dir(cfg.tokenizer_of(model_name)))
+    mt = cfg.sampling
+    state = paths.state_dir(out)
+    try:
+        # multi-task: one step budget for the mixture (the first task's phase settings)
+        cost = train_phase(net, tds, bounds[0].hparams, phase=phase, seed=seed, device=device,
+                           dtype=cfg.runtime.dtype, pad_id=tok.pad_token_id, sampling=mt["sampling"],
+                           temperature=float(mt["temperature"]), log=log, state_dir=state,
+                           resume_key=resume_key(init_dir, random_init))
+    except Preempted as err:
+        log(str(err))
+        distributed.teardown()
+        sys.exit(err.exit_code)  # non-zero: SLURM requeues / Snakemake retries, then resumes
+    if distributed.is_main_process():
+        net.save(out, tokenizer=tok)
+        cost.update({"model": model_name, "init": init_dir, "random_init": random_init,
+                     "benchmark": cfg.benchmark, **extra})
+        CostRecord.from_dict(cost).write(paths.checkpoint_done(out))
+        clear_state(state)  # the checkpoint is complete: the resumable state is obsolete
+        log(f"{phase} {'+'.join(task_names)}: best dev {cost['best_dev']:.3f} at step "
+            f"{cost['best_step']}/{cost['steps']} in {cost['wall_s']:.0f}s -> {out}")
+    distributed.teardown()
     return cost

@@ -6,7 +6,7 @@ converters live in ``xstilts.tasks.families.classification`` / ``multiple_choice
 
 from __future__ import annotations
 
-from xstilts.core.registry import Task
+from xstilts.core.registry import Submission, Task
 from xstilts.tasks.catalog.sources import hub
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -81,6 +81,8 @@ TASKS = [
         languages=XNLI_LANGS, labels=NLI_LABELS, roles=("target",),
         hparams={**CLS, "epochs": 2},
         note="English training set = MNLI train",
+        submission=Submission("tsv", "labels", ("accuracy",), ("accuracy",),
+                          official=('ar', 'bg', 'de', 'el', 'en', 'es', 'fr', 'hi', 'ru', 'sw', 'th', 'tr', 'ur', 'vi', 'zh'))
     ),
     Task(
         "pawsx", "classification", "accuracy",
@@ -89,6 +91,8 @@ TASKS = [
         test=hub("google/xtreme", "PAWS-X.{lang}", "test", "sentence_pair"),
         languages=PAWSX_LANGS, labels=("0", "1"), roles=("target",),
         hparams={**CLS, "epochs": 5},
+        submission=Submission("tsv", "labels", ("accuracy",), ("accuracy",),
+                          official=('de', 'en', 'es', 'fr', 'ja', 'ko', 'zh'))
     ),
     Task(
         "xcopa", "multiple_choice", "accuracy",
@@ -98,5 +102,7 @@ TASKS = [
         languages=XCOPA_LANGS, roles=("target",),
         hparams={**MC, "epochs": 5, "max_length": 64},
         note="English training set = COPA; English is reported (COPA validation), not averaged",
+        submission=Submission("jsonl", "jsonl_labels", ("accuracy",), ("accuracy",),
+                          official=('et', 'ht', 'id', 'it', 'qu', 'sw', 'ta', 'th', 'tr', 'vi', 'zh'))
     ),
 ]

@@ -8,7 +8,7 @@ set apart from its English test questions, which are scored).
 
 from __future__ import annotations
 
-from xstilts.core.registry import Task
+from xstilts.core.registry import EM_F1, Submission, Task
 from xstilts.tasks.catalog.sources import hub
 
 XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
@@ -45,14 +45,17 @@ TASKS = [
          test=hub("google/xtreme", "XQuAD.{lang}", "validation", "squad"),
          test_overrides={"ro": hub("google/xquad", "xquad.ro", "validation", "squad")},
          languages=XQUAD_LANGS, roles=("target",), hparams=QA,
-         note="English training set = SQuAD v1.1; ro (XTREME-R) from google/xquad"),
+         note="English training set = SQuAD v1.1; ro (XTREME-R) from google/xquad", submission=Submission("json", "squad", EM_F1, EM_F1,
+                          official=('en', 'es', 'de', 'el', 'ru', 'tr', 'ar', 'vi', 'th', 'zh', 'hi', 'ro'))),
     Task("mlqa", "qa", "mlqa_em_f1", train=squad("train"), dev=squad("validation"),
          test=hub("google/xtreme", "MLQA.{lang}.{lang}", "test", "squad"),
          languages=MLQA_LANGS, roles=("target",), hparams=QA,
-         note="English training set = SQuAD v1.1; context and question in the same language"),
+         note="English training set = SQuAD v1.1; context and question in the same language", submission=Submission("json", "mlqa", EM_F1, EM_F1,
+                          official=('en', 'es', 'de', 'ar', 'hi', 'vi', 'zh'))),
     Task("tydiqa", "qa", "squad_em_f1", train=tydiqa("train"), dev=squad("validation"),
          test=tydiqa("validation", "{lang}"),
          test_overrides={lang: tydiqa("validation", lang) for lang in TYDIQA_LANGS},
          languages=tuple(TYDIQA_LANGS), roles=("target",), hparams=QA,
-         note="TyDiQA-GoldP: English training set; the language is the prefix of the id"),
+         note="TyDiQA-GoldP: English training set; the language is the prefix of the id", submission=Submission("json", "squad", EM_F1, EM_F1,
+                          official=('en', 'ar', 'bn', 'fi', 'id', 'ko', 'ru', 'sw', 'te'))),
 ]

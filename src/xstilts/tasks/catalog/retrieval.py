@@ -8,7 +8,7 @@ The family code is ``xstilts.tasks.families.retrieval``; ``search`` picks its se
 
 from __future__ import annotations
 
-from xstilts.core.registry import Source, Task
+from xstilts.core.registry import PRF, Submission, Source, Task
 from xstilts.tasks.catalog.sources import hub
 
 # XTREME's 36 Tatoeba languages (evaluate.py order) and the google/xtreme config token of each
@@ -55,6 +55,8 @@ TASKS = [
         roles=("target",), hparams={**ZERO_SHOT, "search": "nearest"},
         note="no training data: evaluated from the intermediate checkpoint (xx -> en nearest "
              "neighbour); XTREME-R's az lt pl uk ro need a local mirror",
+        submission=Submission("tsv", "labels", ("accuracy",), ("accuracy",),
+                          official=('ar', 'he', 'vi', 'id', 'jv', 'tl', 'eu', 'ml', 'ta', 'te', 'af', 'nl', 'de', 'el', 'bn', 'hi', 'mr', 'ur', 'fa', 'fr', 'it', 'pt', 'es', 'bg', 'ru', 'ja', 'ka', 'ko', 'th', 'sw', 'zh', 'kk', 'tr', 'et', 'fi', 'hu', 'az', 'lt', 'pl', 'uk', 'ro'))
     ),
     Task(
         "bucc2018", "retrieval", "f1",
@@ -63,6 +65,8 @@ TASKS = [
         note="threshold tuned on the sample (validation) split, F1 on test; the Hub copy holds "
              "the gold pairs only (no distractors): a full BUCC mirror marks non-parallel "
              "sentences with an empty partner",
+        submission=Submission("tsv", "bucc", PRF, ("f1",),
+                          official=('de', 'fr', 'ru', 'zh'))
     ),
     Task(
         "lareqa", "retrieval", "map@20",
@@ -70,6 +74,8 @@ TASKS = [
         test=xquad_r_pool(), languages=XQUAD_R_LANGS,
         roles=("target",), hparams=DUAL,
         note="dual encoder fine-tuned on English SQuAD v1.1 (question, answer sentence) pairs",
+        submission=Submission("json", "lareqa", ("map@20",), ("map@20",),
+                          official=('ar', 'de', 'el', 'en', 'es', 'hi', 'ru', 'th', 'tr', 'vi', 'zh'))
     ),
     Task(
         "mewslix", "retrieval", "map@20",
@@ -78,5 +84,7 @@ TASKS = [
         test=Source("mewslix", "{lang}+candidates", "test", "mewslix", local_only=MEWSLIX_NOTE),
         languages=MEWSLIX_LANGS, roles=("target",), hparams=DUAL,
         note="no Hub copy: set data.tasks.mewslix to a local mirror (see docs/retrieval.md)",
+        submission=Submission("json", "mewslix", ("map@20",), ("map@20",),
+                          official=('ar', 'de', 'en', 'es', 'fa', 'ja', 'pl', 'ro', 'ta', 'tr', 'uk'))
     ),
 ]

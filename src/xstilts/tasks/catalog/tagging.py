@@ -7,7 +7,7 @@ CCGbank is licensed and not on the Hub: it is read from a local folder given in 
 
 from __future__ import annotations
 
-from xstilts.core.registry import Source, Task
+from xstilts.core.registry import PRF, Submission, Source, Task
 from xstilts.tasks.catalog.sources import hub
 
 #: google/xtreme ``udpos.*`` class-label names (Universal Dependencies v2.5 UPOS, Hub order)
@@ -61,6 +61,8 @@ TASKS = [
         hparams={**TAG, "epochs": 10},
         note="seqeval F1 over UPOS tags, as XTREME evaluate.py; XTREME-R adds lt pl uk wo ro "
              "(not in google/xtreme)",
+        submission=Submission("tsv", "tags", PRF, ("f1",),
+                          official=('af', 'ar', 'bg', 'de', 'el', 'en', 'es', 'et', 'eu', 'fa', 'fi', 'fr', 'he', 'hi', 'hu', 'id', 'it', 'ja', 'kk', 'ko', 'mr', 'nl', 'pt', 'ru', 'ta', 'te', 'th', 'tl', 'tr', 'ur', 'vi', 'yo', 'zh', 'lt', 'pl', 'uk', 'wo', 'ro'))
     ),
     Task(
         "panx", "tagging", "f1",
@@ -71,6 +73,8 @@ TASKS = [
         hparams={**TAG, "epochs": 10},
         note="seqeval F1 (IOB2 PER/LOC/ORG); XTREME-R adds qu pl uk az lt pa gu ro "
              "(not in google/xtreme)",
+        submission=Submission("tsv", "tags", PRF, ("f1",),
+                          official=('ar', 'he', 'vi', 'id', 'jv', 'ms', 'tl', 'eu', 'ml', 'ta', 'te', 'af', 'nl', 'en', 'de', 'el', 'bn', 'hi', 'mr', 'ur', 'fa', 'fr', 'it', 'pt', 'es', 'bg', 'ru', 'ja', 'ka', 'ko', 'th', 'sw', 'yo', 'my', 'zh', 'kk', 'tr', 'et', 'fi', 'hu', 'qu', 'pl', 'uk', 'az', 'lt', 'pa', 'gu', 'ro'))
     ),
     Task(
         "ccg", "tagging", "accuracy",

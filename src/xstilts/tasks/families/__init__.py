@@ -9,7 +9,7 @@ The contract every family follows (training, evaluation and profiling call only 
 
 * ``options``: the hyperparameter keys (registry ``Task.hparams`` < config ``hparams``) the
   family reads besides ``max_length`` (e.g. QA's ``doc_stride``, ``max_answer_length``); they are
-  passed as keyword arguments to ``encode`` and ``outputs`` (see :func:`family_options`).
+  passed as keyword arguments to ``encode`` and ``outputs`` (see ``Family.resolve_options``).
 * ``with_labels(task, train_examples) -> task``: the task with its label set (default: the
   registry's; an open label set is collected from the training set at the prepare step and
   stored in the tokenized-cache manifest and in checkpoints).
@@ -44,6 +44,8 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from xstilts.core.paths import submission_file
+
 # features of sequence(s)-level tasks: one label per feature
 LABEL_SCHEMA = pa.schema([("id", pa.string()), ("seqs", pa.list_(pa.list_(pa.int32()))),
                           ("label", pa.int64())])
@@ -71,11 +73,6 @@ def label_index(value, labels, where: str) -> int:
     return idx
 
 
-def family_options(family, hp: dict) -> dict:
-    """The family's ``options`` taken from a task's resolved hyperparameters."""
-    return {k: hp[k] for k in family.options if k in hp}
-
-
 def require(row: dict, cols, where: str):
     missing = [c for c in cols if row.get(c) is None]
     if missing:
@@ -93,6 +90,24 @@ class Family:
     options: tuple[str, ...] = ()  # hyperparameter keys passed to encode() and outputs()
     head_per_token = False  # the head runs on every token (QA, tagging), not once per sequence
     all_layers = False  # logits() gets every layer's states (batch*n_seq, layers+1, length, hidden)
+
+    # ---- options --------------------------------------------------------------------------
+    def default_options(self) -> dict:
+        """The schema's defaults of the family's options."""
+        from xstilts.core.config import hparam_defaults
+
+        defaults = hparam_defaults()
+        return {k: defaults[k] for k in self.options if k in defaults}
+
+    def resolve_options(self, hp: dict, model: dict | None = None) -> dict:
+        """The family's options taken from a task's resolved hyperparameters; ``model`` (the
+        config entry of the model, when known) may add model-specific ones."""
+        return {k: hp[k] for k in self.options if k in hp}
+
+    def task_options(self, task, options: dict) -> dict:
+        """``options`` over the registry task's own and the schema defaults (for callers that
+        pass none, e.g. a test calling the family directly)."""
+        return {**self.default_options(), **self.resolve_options(task.hparams), **options}
 
     # ---- data -----------------------------------------------------------------------------
     def convert(self, rows, task, schema: str, source_desc: str) -> list[dict]:
@@ -113,7 +128,7 @@ class Family:
         idx = sorted(random.Random(seed).sample(range(len(examples)), limit))
         return [examples[i] for i in idx]
 
-    def search_cost(self, task, feats: list[dict], hidden: int, repeats: int = 5) -> dict | None:
+    def search_cost(self, task, feats: list[dict], hidden: int, repeats: int = 5, **options) -> dict | None:
         """Serving cost beyond the encoder forward (retrieval: the search), or None."""
         return None
 
@@ -175,7 +190,7 @@ class Family:
         """One final prediction per example (here: one feature per example)."""
         return [f["id"] for f in feats], list(preds)
 
-    def gold(self, task, examples: list[dict]) -> tuple[list[str], list]:
+    def gold(self, task, examples: list[dict], **options) -> tuple[list[str], list]:
         return [str(ex["id"]) for ex in examples], [int(ex["label"]) for ex in examples]
 
     def score(self, task, ids: list[str], outputs: list, feats: list[dict], lang: str) -> dict:
@@ -185,11 +200,15 @@ class Family:
         return {task.metric: float(np.mean(correct)) if correct else float("nan"), "n": len(correct)}
 
     # ---- trivial baselines ----------------------------------------------------------------
-    def baselines(self, task, train: list[dict], evals: dict[str, list[dict]]) -> dict:
+    def baselines(self, task, train: list[dict], evals: dict[str, list[dict]], **options) -> dict:
         """``{baseline name: {lang: score}}`` of non-neural baselines (see ``xstilts.analysis.baselines``)."""
-        from xstilts.analysis.baselines import run_baselines, sentence_kind
+        from xstilts.analysis.baselines import run_baselines
 
-        return run_baselines({"train": train, **evals}, sentence_kind(task, train))
+        return run_baselines({"train": train, **evals}, self.baseline_kind(train))
+
+    def baseline_kind(self, train: list[dict]) -> str:
+        """The shape of the examples for the baselines: one sentence, or a pair."""
+        return "single" if all(ex.get("text_b") is None for ex in train) else "pair"
 
     def chance(self, task, train: list[dict]) -> float:
         return 1.0 / len(task.labels)
@@ -198,16 +217,14 @@ class Family:
     def label_name(self, task, idx: int) -> str:
         return task.labels[idx] if task.labels else str(idx)
 
-    def submission_ext(self, task) -> str:
-        from xstilts.analysis.score import TASKS as SUBMISSION
+    def submission_ext(self, task, **options) -> str:
+        return task.submission.ext if task.submission else "tsv"
 
-        return SUBMISSION[task.name].ext if task.name in SUBMISSION else "tsv"
-
-    def write_predictions(self, task, outputs, ids, out_dir, lang: str) -> Path:
+    def write_predictions(self, task, outputs, ids, out_dir, lang: str, **options) -> Path:
         """``<out_dir>/<task>/test-<lang>.<ext>`` in the XTREME submission format: one label
         per line (``.tsv``), or one JSON object per line (``.jsonl``, XTREME-R's XCOPA)."""
         ext = self.submission_ext(task)
-        path = Path(out_dir) / task.name / f"test-{lang}.{ext}"
+        path = submission_file(out_dir, task.name, lang, ext)
         path.parent.mkdir(parents=True, exist_ok=True)
         if ext == "jsonl":
             lines = [json.dumps({"idx": i, "label": int(p)}) for i, p in zip(ids, outputs)]

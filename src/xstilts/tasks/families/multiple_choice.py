@@ -58,6 +58,9 @@ class MultipleChoice(Family):
     def logits(self, head, hidden, mask, batch_shape):
         return head(hidden[:, 0]).view(batch_shape[0], batch_shape[1])
 
+    def baseline_kind(self, train):
+        return "mc"
+
     def chance(self, task, train):
         return 1.0 / len(train[0]["choices"])
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +37,7 @@ import torch
 from torch import nn
 
 from xstilts.analysis import metrics as M
+from xstilts.core.paths import submission_file
 from xstilts.tasks.families import ConversionError, Family, require
 
 FEATURE_SCHEMA = pa.schema([
@@ -185,7 +185,7 @@ class QA(Family):
                 for i in ids]
         return ids, outs
 
-    def gold(self, task, examples):
+    def gold(self, task, examples, **options):
         return [str(ex["id"]) for ex in examples], [list(ex["answers"]) for ex in examples]
 
     def score(self, task, ids, outputs, feats, lang):
@@ -201,7 +201,7 @@ class QA(Family):
         return {task.metric: (e + f) / 2, "exact_match": e, "f1": f, "n": len(em)}
 
     # ---- trivial baselines ----------------------------------------------------------------
-    def baselines(self, task, train, evals):
+    def baselines(self, task, train, evals, **options):
         length = answer_length(train)
         return {"overlap_span": {lang: _score_texts(task, lang, exs,
                                                     [overlap_answer(ex, length) for ex in exs])
@@ -211,10 +211,10 @@ class QA(Family):
         return 0.0
 
     # ---- output ---------------------------------------------------------------------------
-    def write_predictions(self, task, outputs, ids, out_dir, lang):
+    def write_predictions(self, task, outputs, ids, out_dir, lang, **options):
         """``test-<lang>.json``: ``{id: answer}`` (predictions), or, for gold outputs (lists of
         answer texts, see ``gold``), the SQuAD JSON that ``xstilts score`` reads as labels."""
-        path = Path(out_dir) / task.name / f"test-{lang}.json"
+        path = submission_file(out_dir, task.name, lang, self.submission_ext(task))
         path.parent.mkdir(parents=True, exist_ok=True)
         if outputs and isinstance(outputs[0], list):
             qas = [{"id": i, "answers": [{"text": t} for t in golds]} for i, golds in zip(ids, outputs)]
@@ -223,6 +223,7 @@ class QA(Family):
         else:
             doc = dict(zip(ids, outputs))
         path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        return path
         return path
 
 

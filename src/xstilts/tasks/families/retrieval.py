@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +39,7 @@ import torch
 from torch import nn
 
 from xstilts.analysis import metrics as M
+from xstilts.core.paths import submission_file
 from xstilts.tasks.families import ConversionError, Family, require
 
 RETRIEVAL_SCHEMA = pa.schema([
@@ -49,7 +49,6 @@ RETRIEVAL_SCHEMA = pa.schema([
 # XTREME pools the output of layer 14 of XLM-R large's 24 (``--specific_layer 14`` counted
 # from the embeddings = hidden_states[14]); other depths use the same relative depth.
 XTREME_LAYER, XTREME_DEPTH = 14, 24
-SEARCHES = ("nearest", "mine", "rank")
 MAP_K = 20
 TRAIN_LAYER = -1  # the dual encoder is trained (and evaluated) on the last layer
 
@@ -318,37 +317,185 @@ class Retrieval(Family):
     def predict(self, logits):
         return [row for row in logits.detach().cpu().to(torch.float16).numpy()]
 
-    # ---- decoding and scoring -------------------------------------------------------------
-    @staticmethod
-    def _mode(task, search):
+    # ---- options ----------------------------------------------------------------------------
+    def resolve_options(self, hp, model=None):
+        """The hyperparameters' options; a model's ``retrieval_layer`` fills ``layer`` unless the
+        hyperparameters set it."""
+        opts = super().resolve_options(hp)
+        if opts.get("layer") is None and model and model.get("retrieval_layer") is not None:
+            opts["layer"] = int(model["retrieval_layer"])
+        return opts
+
+    def strategy(self, task, search=None) -> "Search":
+        """The search of a task: the ``search`` option, else the registry task's."""
         mode = search or task.hparams.get("search")
         if mode not in SEARCHES:
-            raise ValueError(f"task {task.name!r}: search mode {mode!r} is not one of {SEARCHES}")
-        return mode
+            raise ValueError(f"task {task.name!r}: search mode {mode!r} is not one of {tuple(SEARCHES)}")
+        return SEARCHES[mode]
 
-    @staticmethod
-    def _side(feats, emb, side, split):
-        idx = [i for i, f in enumerate(feats) if f["side"] == side and f["split"] == split]
-        return [feats[i] for i in idx], emb[idx]
+    # ---- decoding and scoring -------------------------------------------------------------
+    def outputs(self, task, preds, feats, **options):
+        """Search at every layer; the outputs of the chosen layer carry the sweep."""
+        o = self.task_options(task, options)
+        strategy = self.strategy(task, o.get("search"))
+        emb = np.stack(preds)  # (features, layers+1, hidden)
+        n_layers = emb.shape[1] - 1
+        layer = o["layer"]
+        if layer is None:
+            layer = default_layer(n_layers, task.zero_shot)
+        layer = int(layer)
+        if not 0 <= layer <= n_layers:
+            raise ValueError(f"task {task.name!r}: layer {layer} is outside 0..{n_layers} "
+                             f"(0 = embeddings, {n_layers} = last layer)")
+        sweep, chosen = {}, None
+        for k in range(n_layers + 1):
+            ids, outs, extra = strategy.search(feats, emb[:, k], margin_k=int(o["margin_k"]))
+            sweep[k] = strategy.metric(task, ids, outs, feats)[task.metric]
+            if k == layer:
+                chosen = (ids, outs, extra)
+        ids, outs, extra = chosen
+        return ids, Retrieved(outs, mode=strategy.name, layer=layer, sweep=sweep, extra=extra)
 
-    def search(self, mode, feats, emb, margin_k=4):
+    def score(self, task, ids, outputs, feats, lang):
+        strategy = self.strategy(task, getattr(outputs, "mode", None))
+        out = strategy.metric(task, ids, list(outputs), feats)
+        if isinstance(outputs, Retrieved):
+            out.update(outputs.extra)
+            out["layer"] = outputs.layer
+            out.update({f"layer_{k}": v for k, v in outputs.sweep.items()})
+        return out
+
+    def gold(self, task, examples, search=None, **_):
+        return self.strategy(task, search).gold(examples)
+
+    # ---- inference profile ----------------------------------------------------------------
+    def search_cost(self, task, feats, hidden: int, repeats: int = 5, **options) -> dict:
+        """Wall time of the search over one language's features (similarities, top-k or
+        margin mining and, for BUCC, the threshold search), with random embeddings of the
+        model's width; the median of ``repeats`` runs.  Added to the inference profile next
+        to the embedding latency and throughput."""
+        import time
+
+        o = self.task_options(task, options)
+        strategy = self.strategy(task, o.get("search"))
+        emb = np.random.default_rng(0).standard_normal((len(feats), hidden)).astype(np.float32)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            strategy.search(feats, emb, margin_k=int(o["margin_k"]))
+            times.append(time.perf_counter() - t0)
+        queries = sum(f["side"] in ("src", "q") and f["split"] == "test" for f in feats)
+        return {"mode": strategy.name, "sentences": len(feats), "queries": queries,
+                "candidates": sum(f["side"] in ("trg", "c") for f in feats),
+                "search_ms": 1000 * float(np.median(times)),
+                "search_ms_per_query": 1000 * float(np.median(times)) / max(queries, 1)}
+
+    # ---- trivial baselines ----------------------------------------------------------------
+    def baselines(self, task, train, evals, **options):
+        """``char_ngram``: the same search on TF-IDF-free bags of character 3-grams (cosine);
+        ``chance``: the expected score of a random choice (1 / candidates; BUCC: nothing
+        mined scores 0)."""
+        from xstilts.analysis.baselines import char_ngram_vectors
+
+        o = self.task_options(task, options)
+        strategy = self.strategy(task, o.get("search"))
+        out = {"char_ngram": {}, "chance": {}}
+        for lang, examples in evals.items():
+            feats = [{"id": i, "side": side, "split": split, "gold": gold, "text": text}
+                     for ex in examples for i, text, side, split, gold in self._sentences(ex)]
+            vecs = char_ngram_vectors([f["text"] for f in feats])
+            ids, outs, _ = strategy.search(feats, vecs, margin_k=int(o["margin_k"]))
+            out["char_ngram"][lang] = strategy.metric(task, ids, outs, feats)[task.metric]
+            out["chance"][lang] = strategy.chance(feats)
+        return out
+
+    def chance(self, task, train):
+        """Depends on the number of candidates of each language: see the ``chance`` baseline
+        (``baselines``); without the evaluation data there is no single value."""
+        return None
+
+    # ---- output ---------------------------------------------------------------------------
+    def write_predictions(self, task, outputs, ids, out_dir, lang, search=None, **_):
+        """XTREME submission files: Tatoeba one retrieved target index per line (line i =
+        source i), BUCC ``src_id<TAB>trg_id`` per mined pair, ranking ``{query: [ids]}``."""
+        path = submission_file(out_dir, task.name, lang, self.submission_ext(task))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.strategy(task, search).submission(ids, outputs), encoding="utf-8")
+        return path
+
+
+def _side(feats, emb, side, split):
+    idx = [i for i, f in enumerate(feats) if f["side"] == side and f["split"] == split]
+    return [feats[i] for i in idx], emb[idx]
+
+
+def _lines(lines) -> str:
+    return "".join(f"{line}\n" for line in lines)
+
+
+class Search:
+    """One search mode: how embeddings become outputs, how outputs are scored and submitted."""
+
+    name = ""
+
+    def search(self, feats, emb, margin_k: int) -> tuple[list, list, dict]:
         """``emb``: (features, hidden) at one layer.  Returns ``(ids, outputs, extra)``."""
+        raise NotImplementedError
+
+    def metric(self, task, ids, outputs, feats) -> dict:
+        raise NotImplementedError
+
+    def gold(self, examples) -> tuple[list, list]:
+        raise NotImplementedError
+
+    def chance(self, feats) -> float:
+        raise NotImplementedError
+
+    def submission(self, ids, outputs) -> str:
+        raise NotImplementedError
+
+
+class Nearest(Search):
+    """Tatoeba: each source sentence retrieves its nearest target by cosine; accuracy."""
+
+    name = "nearest"
+
+    def search(self, feats, emb, margin_k):
         emb = normalize(emb)
-        if mode == "nearest":
-            fs, xs = self._side(feats, emb, "src", "test")
-            ft, ys = self._side(feats, emb, "trg", "test")
-            best = nearest(xs @ ys.T)
-            return [f["id"] for f in fs], [ft[j]["id"] for j in best], {}
-        if mode == "rank":
-            fq, qs = self._side(feats, emb, "q", "test")
-            fc, cs = self._side(feats, emb, "c", "test")
-            top = topk(qs @ cs.T, MAP_K)
-            return [f["id"] for f in fq], [[fc[j]["id"] for j in row] for row in top], {}
-        # mine: threshold on the sample split, applied to the test split
+        fs, xs = _side(feats, emb, "src", "test")
+        ft, ys = _side(feats, emb, "trg", "test")
+        best = nearest(xs @ ys.T)
+        return [f["id"] for f in fs], [ft[j]["id"] for j in best], {}
+
+    def metric(self, task, ids, outputs, feats):
+        gold = {f["id"]: f["gold"] for f in feats if f["side"] == "src" and f["split"] == "test"}
+        correct = [int(o in gold[i]) for i, o in zip(ids, outputs)]
+        return {task.metric: float(np.mean(correct)) if correct else float("nan"), "n": len(correct)}
+
+    def gold(self, examples):
+        kept = [ex for ex in examples if ex["split"] == "test" and ex["src"]]
+        return [ex["src_id"] for ex in kept], [ex["trg_id"] for ex in kept]
+
+    def chance(self, feats):
+        n = sum(f["side"] == "trg" and f["split"] == "test" for f in feats)
+        return 1.0 / max(n, 1)
+
+    def submission(self, ids, outputs):
+        return _lines(str(int(o.rsplit("-", 1)[-1])) for o in outputs)
+
+
+class Mine(Search):
+    """BUCC: ratio-margin mining; the threshold of the best F1 on the ``sample`` split is
+    applied to the ``test`` split; F1, precision, recall."""
+
+    name = "mine"
+
+    def search(self, feats, emb, margin_k):
+        emb = normalize(emb)
         mined = {}
         for split in ("sample", "test"):
-            fs, xs = self._side(feats, emb, "src", split)
-            ft, ys = self._side(feats, emb, "trg", split)
+            fs, xs = _side(feats, emb, "src", split)
+            ft, ys = _side(feats, emb, "trg", split)
             mined[split] = [(fs[s]["id"], ft[t]["id"], sc)
                             for s, t, sc in margin_candidates(xs @ ys.T, margin_k)]
         gold = {(f["id"], f["gold"][0]) for f in feats
@@ -360,133 +507,54 @@ class Retrieval(Family):
         return [s for s, _ in kept], [t for _, t in kept], {"threshold": threshold,
                                                              "sample_f1": sample_f1}
 
-    def metric(self, task, mode, ids, outputs, feats) -> dict:
-        if mode == "nearest":
-            gold = {f["id"]: f["gold"] for f in feats if f["side"] == "src" and f["split"] == "test"}
-            correct = [int(o in gold[i]) for i, o in zip(ids, outputs)]
-            return {task.metric: float(np.mean(correct)) if correct else float("nan"),
-                    "n": len(correct)}
-        if mode == "rank":
-            gold = {f["id"]: f["gold"] for f in feats if f["side"] == "q" and f["split"] == "test"}
-            return {task.metric: M.mean_average_precision_at_k(gold, dict(zip(ids, outputs)), MAP_K),
-                    "n": len(gold)}
+    def metric(self, task, ids, outputs, feats):
         gold = [f"{f['id']}\t{f['gold'][0]}" for f in feats
                 if f["side"] == "src" and f["split"] == "test" and f["gold"]]
         out = M.bucc_prf([f"{s}\t{t}" for s, t in zip(ids, outputs)], gold)
         return {**out, "n": len(gold)}
 
-    def outputs(self, task, preds, feats, search=None, layer=None, margin_k=4, **_):
-        """Search at every layer; the outputs of the chosen layer carry the sweep."""
-        mode = self._mode(task, search)
-        emb = np.stack(preds)  # (features, layers+1, hidden)
-        n_layers = emb.shape[1] - 1
-        if layer is None:
-            layer = default_layer(n_layers, task.zero_shot)
-        layer = int(layer)
-        if not 0 <= layer <= n_layers:
-            raise ValueError(f"task {task.name!r}: layer {layer} is outside 0..{n_layers} "
-                             f"(0 = embeddings, {n_layers} = last layer)")
-        sweep, chosen = {}, None
-        for k in range(n_layers + 1):
-            ids, outs, extra = self.search(mode, feats, emb[:, k], int(margin_k))
-            sweep[k] = self.metric(task, mode, ids, outs, feats)[task.metric]
-            if k == layer:
-                chosen = (ids, outs, extra)
-        ids, outs, extra = chosen
-        return ids, Retrieved(outs, mode=mode, layer=layer, sweep=sweep, extra=extra)
+    def gold(self, examples):
+        kept = [ex for ex in examples if ex["split"] == "test" and ex["src"] and ex["trg"]]
+        return [ex["src_id"] for ex in kept], [ex["trg_id"] for ex in kept]
 
-    def score(self, task, ids, outputs, feats, lang):
-        mode = getattr(outputs, "mode", None) or self._mode(task, None)
-        out = self.metric(task, mode, ids, list(outputs), feats)
-        if isinstance(outputs, Retrieved):
-            out.update(outputs.extra)
-            out["layer"] = outputs.layer
-            out.update({f"layer_{k}": v for k, v in outputs.sweep.items()})
-        return out
+    def chance(self, feats):
+        return 0.0
 
-    def gold(self, task, examples):
-        mode = self._mode(task, None)
-        if mode == "nearest":
-            kept = [ex for ex in examples if ex["split"] == "test" and ex["src"]]
-            return [ex["src_id"] for ex in kept], [ex["trg_id"] for ex in kept]
-        if mode == "mine":
-            kept = [ex for ex in examples if ex["split"] == "test" and ex["src"] and ex["trg"]]
-            return [ex["src_id"] for ex in kept], [ex["trg_id"] for ex in kept]
+    def submission(self, ids, outputs):
+        return _lines(f"{s}\t{t}" for s, t in zip(ids, outputs))
+
+
+class Rank(Search):
+    """LAReQA, Mewsli-X: each query ranks the candidate pool by cosine; mAP@20."""
+
+    name = "rank"
+
+    def search(self, feats, emb, margin_k):
+        emb = normalize(emb)
+        fq, qs = _side(feats, emb, "q", "test")
+        fc, cs = _side(feats, emb, "c", "test")
+        top = topk(qs @ cs.T, MAP_K)
+        return [f["id"] for f in fq], [[fc[j]["id"] for j in row] for row in top], {}
+
+    def metric(self, task, ids, outputs, feats):
+        gold = {f["id"]: f["gold"] for f in feats if f["side"] == "q" and f["split"] == "test"}
+        return {task.metric: M.mean_average_precision_at_k(gold, dict(zip(ids, outputs)), MAP_K),
+                "n": len(gold)}
+
+    def gold(self, examples):
         qs = [ex for ex in examples if ex["side"] == "q"]
         return [ex["id"] for ex in qs], [list(ex["gold"]) for ex in qs]
 
-    # ---- inference profile ----------------------------------------------------------------
-    def search_cost(self, task, feats, hidden: int, repeats: int = 5) -> dict:
-        """Wall time of the search over one language's features (similarities, top-k or
-        margin mining and, for BUCC, the threshold search), with random embeddings of the
-        model's width; the median of ``repeats`` runs.  Added to the inference profile next
-        to the embedding latency and throughput."""
-        import time
+    def chance(self, feats):  # expected AP@20 of a random ranking ~ relevant / candidates
+        n = sum(f["side"] == "c" for f in feats)
+        rel = np.mean([len(f["gold"]) for f in feats if f["side"] == "q"])
+        return float(rel / max(n, 1))
 
-        mode = self._mode(task, None)
-        emb = np.random.default_rng(0).standard_normal((len(feats), hidden)).astype(np.float32)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            self.search(mode, feats, emb, int(task.hparams.get("margin_k", 4)))
-            times.append(time.perf_counter() - t0)
-        queries = sum(f["side"] in ("src", "q") and f["split"] == "test" for f in feats)
-        return {"mode": mode, "sentences": len(feats), "queries": queries,
-                "candidates": sum(f["side"] in ("trg", "c") for f in feats),
-                "search_ms": 1000 * float(np.median(times)),
-                "search_ms_per_query": 1000 * float(np.median(times)) / max(queries, 1)}
+    def submission(self, ids, outputs):
+        return json.dumps({i: list(o) for i, o in zip(ids, outputs)})
 
-    # ---- trivial baselines ----------------------------------------------------------------
-    def baselines(self, task, train, evals):
-        """``char_ngram``: the same search on TF-IDF-free bags of character 3-grams (cosine);
-        ``chance``: the expected score of a random choice (1 / candidates; BUCC: nothing
-        mined scores 0)."""
-        from xstilts.analysis.baselines import char_ngram_vectors
 
-        mode = self._mode(task, None)
-        out = {"char_ngram": {}, "chance": {}}
-        for lang, examples in evals.items():
-            feats = [{"id": i, "side": side, "split": split, "gold": gold, "text": text}
-                     for ex in examples for i, text, side, split, gold in self._sentences(ex)]
-            vecs = char_ngram_vectors([f["text"] for f in feats])
-            ids, outs, _ = self.search(mode, feats, vecs, int(task.hparams.get("margin_k", 4)))
-            out["char_ngram"][lang] = self.metric(task, mode, ids, outs, feats)[task.metric]
-            out["chance"][lang] = self._chance(mode, feats)
-        return out
-
-    @staticmethod
-    def _chance(mode, feats):
-        if mode == "nearest":
-            n = sum(f["side"] == "trg" and f["split"] == "test" for f in feats)
-            return 1.0 / max(n, 1)
-        if mode == "rank":  # expected AP@20 of a random ranking ~ relevant / candidates
-            n = sum(f["side"] == "c" for f in feats)
-            rel = np.mean([len(f["gold"]) for f in feats if f["side"] == "q"])
-            return float(rel / max(n, 1))
-        return 0.0
-
-    def chance(self, task, train):
-        """Depends on the number of candidates of each language: see the ``chance`` baseline
-        (``baselines``); without the evaluation data there is no single value."""
-        return None
-
-    # ---- output ---------------------------------------------------------------------------
-    def write_predictions(self, task, outputs, ids, out_dir, lang):
-        """XTREME submission files: Tatoeba one retrieved target index per line (line i =
-        source i), BUCC ``src_id<TAB>trg_id`` per mined pair, ranking ``{query: [ids]}``."""
-        ext = self.submission_ext(task)
-        path = Path(out_dir) / task.name / f"test-{lang}.{ext}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = self._mode(task, None)
-        if mode == "rank":
-            path.write_text(json.dumps({i: list(o) for i, o in zip(ids, outputs)}), encoding="utf-8")
-            return path
-        if mode == "nearest":
-            lines = [str(int(o.rsplit("-", 1)[-1])) for o in outputs]
-        else:
-            lines = [f"{s}\t{t}" for s, t in zip(ids, outputs)]
-        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        return path
+SEARCHES: dict[str, Search] = {s.name: s for s in (Nearest(), Mine(), Rank())}
 
 
 class Retrieved(list):

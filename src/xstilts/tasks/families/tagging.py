@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +38,7 @@ import torch
 from torch import nn
 
 from xstilts.analysis import metrics as M
+from xstilts.core.paths import submission_file
 from xstilts.tasks.families import ConversionError, Family, label_index, require
 
 IGNORE = -100
@@ -232,7 +232,7 @@ class Tagging(Family):
                     sent[w] = task.labels[pred[pos]]
         return order, [[t if t is not None else fallback for t in tags[i]] for i in order]
 
-    def gold(self, task, examples):
+    def gold(self, task, examples, **options):
         return [str(ex["id"]) for ex in examples], [list(ex["tags"]) for ex in examples]
 
     @staticmethod
@@ -248,7 +248,7 @@ class Tagging(Family):
                 "fallback_words": words - self.predicted_words(feats)}
 
     # ---- trivial baselines ----------------------------------------------------------------
-    def baselines(self, task, train, evals):
+    def baselines(self, task, train, evals, **options):
         """Majority tag of the English training set for every word; the majority tag of each
         word form seen in training (unseen forms: the overall majority).  Toy languages profit
         from the second only through words shared with English (names, digits, loanwords)."""
@@ -273,9 +273,9 @@ class Tagging(Family):
         return tag_scores(task.metric, golds, [[overall] * len(g) for g in golds])[task.metric]
 
     # ---- output ---------------------------------------------------------------------------
-    def write_predictions(self, task, outputs, ids, out_dir, lang):
+    def write_predictions(self, task, outputs, ids, out_dir, lang, **options):
         """One tag per line, a blank line after every sentence (``evaluate.py`` ``read_tag``)."""
-        path = Path(out_dir) / task.name / f"test-{lang}.{self.submission_ext(task)}"
+        path = submission_file(out_dir, task.name, lang, self.submission_ext(task))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join("".join(f"{t}\n" for t in sent) + "\n" for sent in outputs),
                         encoding="utf-8")

@@ -1,0 +1,168 @@
+"""The resolved objects of the grid: what an intermediate is, a task bound to its phase, a cell.
+
+``Config`` builds them once (``cfg.inter(name)``, ``cfg.bound(task, phase)``, ``cfg.cells()``);
+stages, the Snakemake input functions and the aggregation take them instead of re-deciding from
+strings.  The kind of an intermediate (``none`` / ``scratch`` / ``multitask`` / a task) is
+decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xstilts.core import paths
+
+# the kinds of an intermediate
+NONE = "none"  # the pretrained encoder goes straight to the target
+SCRATCH = "scratch"  # a random init of the base architecture (a control)
+MULTITASK = "multitask"  # the mixture of ``multitask.tasks``
+TASK = "task"  # one intermediate task
+LABELS = {NONE: "none (no intermediate task)", SCRATCH: "scratch (random-init control)",
+          MULTITASK: "multitask"}
+
+
+@dataclass(frozen=True)
+class Inter:
+    """One value of the ``inter`` axis of the grid."""
+
+    name: str
+    kind: str
+    tasks: tuple[str, ...] = ()  # the tasks trained in the intermediate phase
+
+    @classmethod
+    def named(cls, name: str, multitask_tasks=()) -> "Inter":
+        """The intermediate called ``name`` (``multitask_tasks``: the mixture of the config)."""
+        if name in (NONE, SCRATCH):
+            return cls(name, name)
+        if name == MULTITASK:
+            return cls(name, MULTITASK, tuple(multitask_tasks))
+        return cls(name, TASK, (name,))
+
+    @property
+    def trains(self) -> bool:
+        """Whether the cell has an intermediate phase of its own."""
+        return self.kind in (MULTITASK, TASK)
+
+    @property
+    def is_mixture(self) -> bool:
+        """The multi-task mixture of the config."""
+        return self.kind == MULTITASK
+
+    @property
+    def random_init(self) -> bool:
+        """The target phase starts from a random init of the base architecture."""
+        return self.kind == SCRATCH
+
+    @property
+    def is_control(self) -> bool:
+        """``none`` or ``scratch``: no intermediate task."""
+        return not self.trains
+
+    @property
+    def is_reference(self) -> bool:
+        """The cell every gain is measured against (``none``)."""
+        return self.kind == NONE
+
+    @property
+    def label(self) -> str:
+        return LABELS.get(self.kind, self.name)
+
+    @property
+    def order(self) -> int:
+        """Plot/report order: none, the tasks, multitask, scratch."""
+        return {NONE: 0, TASK: 1, MULTITASK: 2, SCRATCH: 3}[self.kind]
+
+    def start(self, model: str, seed) -> str:
+        """The checkpoint directory the target phase starts from: the base model for ``none``
+        and ``scratch`` (``scratch`` takes only its architecture), the intermediate checkpoint
+        otherwise."""
+        return paths.inter_dir(model, self.name, seed) if self.trains else paths.base_dir(model)
+
+
+def inter_kind(name: str) -> Inter:
+    """The ``Inter`` of a name found in a table or a path (without the config's mixture)."""
+    return Inter.named(name)
+
+
+@dataclass(frozen=True, eq=False)
+class BoundTask:
+    """A registry task bound to a phase: its family, resolved hyperparameters and options."""
+
+    task: object  # registry Task
+    family: object
+    phase: str  # "intermediate" | "target"
+    hparams: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # the family's options (Family.options)
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+    @property
+    def max_length(self) -> int:
+        return int(self.hparams["max_length"])
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (model, intermediate, target, seed) of the grid, with its paths."""
+
+    model: str
+    inter: Inter
+    target: str
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.model, self.inter.name, self.target, int(self.seed))
+
+    @property
+    def dir(self) -> str:
+        return paths.cell_dir(*self.key)
+
+    @property
+    def model_dir(self) -> str:
+        return paths.cell_model_dir(*self.key)
+
+    @property
+    def eval_file(self) -> str:
+        return paths.cell_eval(*self.key)
+
+    @property
+    def predictions(self) -> str:
+        return paths.cell_predictions(*self.key)
+
+    @property
+    def profile_file(self) -> str:
+        return paths.cell_profile(*self.key)
+
+    @property
+    def start(self) -> str:
+        """The checkpoint directory the target phase starts from."""
+        return self.inter.start(self.model, self.seed)
+
+    @property
+    def inter_dir(self) -> str | None:
+        """The intermediate checkpoint of the cell, if it trains one."""
+        return paths.inter_dir(self.model, self.inter.name, self.seed) if self.inter.trains else None
+
+    @property
+    def zero_shot(self) -> bool:
+        from xstilts.core.registry import TASKS
+
+        return TASKS[self.target].zero_shot
+
+    @property
+    def evaluated(self) -> str:
+        """The checkpoint directory evaluation reads: the target checkpoint, or for a zero-shot
+        target (no training set: BUCC, Tatoeba) the one the target phase would start from."""
+        return self.start if self.zero_shot else self.model_dir
+
+    @classmethod
+    def from_path(cls, path) -> "Cell | None":
+        """The cell of a path under ``results/cells/`` (``None`` for any other path)."""
+        key = paths.parse_cell(path)
+        if key is None:
+            return None
+        model, inter, target, seed = key
+        return cls(model, Inter.named(inter), target, seed)

@@ -1,0 +1,238 @@
+"""The artifact records: one owner for the fields of ``eval.json``, ``cost.json`` and the two
+``profile.json`` kinds.
+
+Each record type is checked against ``schemas/records.schema.yaml`` when it is written (always
+atomically) and when it is read; a problem raises :class:`RecordError` naming the file and the
+key.  Training code builds a :class:`CostRecord`, evaluation an :class:`EvalRecord` (with its
+:class:`Provenance`), profiling an :class:`InferenceProfile`, the ``cell-profile`` stage a
+:class:`CellCost`; ``xstilts.analysis.aggregate`` reads them back through the same types.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import ClassVar
+
+import yaml
+
+
+class RecordError(ValueError):
+    """A malformed or incomplete record; the message names the file."""
+
+
+@lru_cache(maxsize=1)
+def _schemas() -> dict:
+    return yaml.safe_load(resources.files("xstilts").joinpath("core/schemas/records.schema.yaml").read_text())
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str):
+    import jsonschema
+
+    root = _schemas()
+    return jsonschema.Draft202012Validator({**root["$defs"][kind], "$defs": root["$defs"]})
+
+
+_TYPE_WORDS = {"number": "a number", "integer": "an integer", "string": "a non-empty string",
+               "object": "an object", "boolean": "true/false", "array": "a list", "null": "null"}
+
+
+def _message(err) -> str:
+    where = ".".join(str(p) for p in err.absolute_path)
+    if err.validator == "required":
+        key = err.message.split("'")[1]
+        return f"missing key {key!r}" + (f" in {where}" if where else "")
+    if err.validator in ("type", "minLength"):
+        want = err.validator_value if err.validator == "type" else "string"
+        want = [w for w in ([want] if isinstance(want, str) else want) if w != "null"]
+        if err.instance is None:
+            return f"{where} is null"
+        return f"{where or 'the record'} must be {' or '.join(_TYPE_WORDS[w] for w in want)}, got {err.instance!r}"
+    if err.validator == "oneOf" and err.instance is not None and not isinstance(err.instance, dict):
+        return f"{where} must be an object or null"
+    if err.validator == "oneOf":
+        best = min((e for e in err.context if e.validator != "type"), key=lambda e: len(e.path), default=None)
+        return _message(best) if best is not None else f"{where}: {err.message}"
+    if err.validator == "minProperties":
+        return f"{where!r} must be a non-empty object"
+    return f"{where or 'the record'}: {err.message}"
+
+
+def _non_finite(obj, where=""):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list):
+        items = enumerate(obj)
+    else:
+        return None
+    for k, v in items:
+        bad = _non_finite(v, f"{where}.{k}" if where else str(k))
+        if bad is not None:
+            return bad
+    return None
+
+
+def check(kind: str, data, source="record") -> dict:
+    """``data`` if it is a valid record of ``kind``; else :class:`RecordError` naming ``source``."""
+    if not isinstance(data, dict):
+        raise RecordError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    errors = sorted(_validator(kind).iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        raise RecordError(f"{source}: {_message(errors[0])}")
+    if kind != "inference_profile":  # a profile may hold NaN (relative FLOP difference of 0/0)
+        bad = _non_finite(data)
+        if bad is not None:
+            raise RecordError(f"{source}: {bad} is not finite")
+    return data
+
+
+def read_json(path) -> object:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecordError(f"{path}: file not found") from None
+    except OSError as e:
+        raise RecordError(f"{path}: cannot read ({e})") from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path}: malformed JSON ({e})") from e
+
+
+class Record:
+    """A record: named fields (the dataclass) + whatever else the writer adds (``extra``)."""
+
+    kind: ClassVar[str]
+
+    @classmethod
+    def from_dict(cls, data: dict, source="record"):
+        check(cls.kind, data, source)
+        names = {f.name for f in fields(cls) if f.name != "extra"}
+        return cls(**{k: v for k, v in data.items() if k in names},
+                   extra={k: v for k, v in data.items() if k not in names})
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        extra = d.pop("extra")
+        return {**d, **extra}
+
+    @classmethod
+    def from_json(cls, path):
+        """Read and check ``path``."""
+        return cls.from_dict(read_json(path), str(path))
+
+    def write(self, path) -> Path:
+        """Check, then write atomically."""
+        from xstilts.stages.common import write_json
+
+        data = self.to_json()
+        check(self.kind, data, str(path))
+        return write_json(data, path)
+
+
+@dataclass
+class CostRecord(Record):
+    """``cost.json`` of a checkpoint: what one training phase cost."""
+
+    kind: ClassVar[str] = "cost"
+    SUMMARY: ClassVar[tuple[str, ...]] = ("phase", "steps", "examples", "tokens", "flops", "wall_s", "device",
+                                          "device_hours", "peak_mem_mb", "tokens_per_s", "best_step",
+                                          "stopped_early")
+    phase: str | None = None
+    steps: int | None = None
+    examples: int | None = None
+    tokens: int | None = None
+    flops: float | None = None
+    wall_s: float | None = None
+    device: str | None = None
+    device_hours: float | None = None
+    peak_mem_mb: float | None = None
+    tokens_per_s: float | None = None
+    best_step: int | None = None
+    stopped_early: bool | None = None
+    extra: dict = field(default_factory=dict)  # model, init, history, hparams, ...
+
+    def summary(self) -> dict:
+        """The fields a cell's ``profile.json`` keeps of the phase."""
+        return {k: getattr(self, k) for k in self.SUMMARY}
+
+
+@dataclass
+class Provenance:
+    """Where an evaluation's numbers come from."""
+
+    checkpoint: str | None = None
+    data: str | None = None
+    config: str | None = None
+    xstilts: str | None = None
+    torch: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    evaluated_at: str | None = None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Provenance":
+        return cls(**{k: d.get(k) for k in (f.name for f in fields(cls))})
+
+
+@dataclass
+class EvalRecord(Record):
+    """``eval.json`` of a cell (or of a target's baselines)."""
+
+    kind: ClassVar[str] = "eval"
+    benchmark: str = ""
+    model: str = ""
+    target: str = ""
+    metric: str = ""
+    languages: dict = field(default_factory=dict)  # lang -> {metric: value, "n": count, ...}
+    average: float = 0.0
+    average_zero_shot: float | None = None
+    inter: str | None = None
+    seed: int | None = None
+    extra: dict = field(default_factory=dict)  # averaged_over, eval_wall_s, provenance, baselines
+
+    @property
+    def provenance(self) -> Provenance:
+        return Provenance.from_json(self.extra.get("provenance") or {})
+
+
+@dataclass
+class CellCost(Record):
+    """A cell's ``profile.json``: the cost of both its phases and its inference profile's path."""
+
+    kind: ClassVar[str] = "cell_cost"
+    model: str = ""
+    inter: str = ""
+    target: str = ""
+    seed: int = 0
+    phases: dict = field(default_factory=dict)  # "intermediate" / "target" -> CostRecord.summary() | None
+    total_train_flops: float | None = None
+    total_train_wall_s: float | None = None
+    total_device_hours: float | None = None
+    inference_profile: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class InferenceProfile(Record):
+    """``results/profile/<model>/<target>/profile.json``: what the model costs to serve."""
+
+    kind: ClassVar[str] = "inference_profile"
+    model: str = ""
+    target: str = ""
+    params: dict = field(default_factory=dict)
+    latency_ms: dict = field(default_factory=dict)
+    throughput: dict = field(default_factory=dict)
+    flops_per_example: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)

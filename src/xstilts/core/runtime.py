@@ -1,0 +1,69 @@
+"""``Runtime``: device, dtype and threads of a job; the only place torch is configured.
+
+``Config.runtime`` builds it from the config (schema defaults: ``device: auto``,
+``dtype: float32``, ``threads: 1``); a stage calls ``runtime.start()`` once and gets the
+``torch.device`` it runs on, and wraps forwards in ``runtime.autocast()`` (or the module-level
+:func:`autocast` when it only has a device and a dtype name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+DTYPE_NAMES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+               "float16": "float16", "fp16": "float16"}
+
+
+def resolve_device(pref: str = "auto"):
+    """``auto``: CUDA when a GPU is visible, else the CPU."""
+    import torch
+
+    if pref == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if pref.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("config asks for device 'cuda' but no GPU is visible (CUDA_VISIBLE_DEVICES?)")
+    return torch.device(pref)
+
+
+def dtype_name(dtype) -> str:
+    """``float32`` / ``bfloat16`` / ``float16`` of a name (``bf16`` ...) or a ``torch.dtype``."""
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return str(dtype).replace("torch.", "")
+    if dtype not in DTYPE_NAMES:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPE_NAMES)}")
+    return DTYPE_NAMES[dtype]
+
+
+def autocast(device, dtype):
+    """bf16/fp16 autocast context for ``device`` (a no-op for float32)."""
+    import torch
+
+    name = dtype_name(dtype)
+    if name == "float32":
+        return contextlib.nullcontext()
+    dev = torch.device(device)
+    if name == "float16" and dev.type != "cuda":
+        raise ValueError("float16 autocast is only supported on CUDA here; use bfloat16 on CPU")
+    return torch.autocast(device_type=dev.type, dtype=getattr(torch, name))
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: str = "auto"  # auto | cpu | cuda
+    dtype: str = "float32"  # float32 | bfloat16
+    threads: int = 1  # CPU threads of torch
+
+    def start(self):
+        """Resolve the device and set torch's CPU threads; returns the ``torch.device``."""
+        import torch
+
+        device = resolve_device(self.device)
+        if device.type == "cpu":
+            torch.set_num_threads(int(self.threads))
+        return device
+
+    def autocast(self, device):
+        return autocast(device, self.dtype)

@@ -1,0 +1,22 @@
+"""The ``tokenizer`` stage: train the toy tokenizer, or save a Hub tokenizer."""
+
+from __future__ import annotations
+
+from xstilts.core import paths
+from xstilts.stages.common import log
+
+
+def run(cfg, name: str, out: str | None = None) -> None:
+    spec = cfg.tokenizer(name)
+    out = out or paths.tokenizer_dir(name)
+    if cfg.is_toy:
+        from xstilts.stages.models import train_tokenizer
+
+        files = [paths.toy_corpus(lang) for lang in ["en", *cfg.toy_languages]] + [paths.toy_lexicon()]
+        tok = train_tokenizer(files, spec["train"]["vocab_size"], out)
+    else:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(spec["hf_id"], revision=spec.get("revision"))
+        tok.save_pretrained(out)
+    log(f"tokenizer {name}: {len(tok)} entries -> {out}")
