@@ -1,4 +1,4 @@
-"""aggregate.py on synthetic artifacts written in the exact schemas of docs/ARCHITECTURE.md."""
+"""aggregate.py on synthetic artifacts written in the record schemas (xstilts.core.records)."""
 
 from __future__ import annotations
 

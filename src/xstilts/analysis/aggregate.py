@@ -188,6 +188,8 @@ def _read_eval(path: Path, *, expect_baseline: bool) -> tuple[dict, list[dict]]:
         score = m.get(metric)
         if not isinstance(score, (int, float)) or isinstance(score, bool):
             raise AggregateError(f"{path}: languages.{lang}.{metric} must be a number, got {score!r}")
+        if not math.isfinite(score):
+            raise AggregateError(f"{path}: languages.{lang}.{metric} is not finite ({score!r})")
         extra = {
             k: v
             for k, v in m.items()

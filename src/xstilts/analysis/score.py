@@ -69,7 +69,7 @@ class ScoreError(ValueError):
 
 
 class UnknownTaskError(ValueError):
-    """A task name the scorer has no :class:`TaskSpec` for."""
+    """A task name with no submission format in the registry (``Task.submission``)."""
 
 
 # --------------------------------------------------------------------------- readers
