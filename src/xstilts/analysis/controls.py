@@ -57,9 +57,12 @@ def _paired(cells: pd.DataFrame, model: str, target: str, a: str, b: str, column
 
 def verdict(expected: str, low: float, high: float) -> str:
     """Whether the interval agrees with the ground truth (``+``: excludes 0 above; ``0``:
-    includes 0)."""
+    includes 0); without a known truth (``""``), whether it is distinguishable from noise."""
     if math.isnan(low):
         return "no interval (one seed)"
+    if not expected:
+        return ("distinguishable from noise" if low > 0 or high < 0
+                else "not distinguishable from noise")
     if expected == "+":
         return "recovered" if low > 0 else "not recovered"
     return "recovered (includes 0)" if low <= 0 <= high else "not recovered (excludes 0)"
@@ -87,8 +90,7 @@ def control_table(cells: pd.DataFrame, column: str = "average_zero_shot") -> pd.
         mean, low, high, n = seed_interval(_paired(real, model, target, inter, base, column))
         out.append({"comparison": kind, "model": model, "target": target, "inter": inter,
                     "versus": base, "gain": mean, "ci_low": low, "ci_high": high, "n_seeds": n,
-                    "expected": expected,
-                    "verdict": verdict(expected, low, high) if expected else ""})
+                    "expected": expected, "verdict": verdict(expected, low, high)})
     return pd.DataFrame(out, columns=["comparison", "model", "target", "inter", "versus", "gain",
                                       "ci_low", "ci_high", "n_seeds", "expected", "verdict"])
 

@@ -241,13 +241,9 @@ def _controls_section(cells: pd.DataFrame) -> str:
     for _, r in table.iterrows():
         interval = ("&ndash;" if _isna(r["ci_low"])
                     else f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
-        verdict = r["verdict"] or (
-            "" if _isna(r["ci_low"]) else
-            "distinguishable from noise" if r["ci_low"] > 0 or r["ci_high"] < 0
-            else "not distinguishable from noise")
         rows.append(("control", [CONTROL_WORDS[r["comparison"]], _e(r["model"]), _e(r["target"]),
                                  _e(r["inter"]), _score(r["gain"], signed=True), interval,
-                                 str(int(r["n_seeds"])), _e(verdict)]))
+                                 str(int(r["n_seeds"])), _e(r["verdict"])]))
     return (
         '<h2 id="controls">Controls (known ground truth)</h2>'
         "<p>Can this run see a known effect, and does it invent one? Pretraining's contribution "

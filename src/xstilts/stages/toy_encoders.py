@@ -32,15 +32,16 @@ def run(cfg, models: list[str] | None = None, clean: bool = False, out: str | No
     if not cfg.is_toy:
         raise SystemExit("xstilts toy-encoders: only for toy configs (benchmark: toy)")
     device = cfg.runtime.start()
+    keys = {model: _key(cfg, model) for model in cfg.models}
     for model in models or cfg.models:
-        key, fields = _key(cfg, model)
+        key, fields = keys[model]
         with tempfile.TemporaryDirectory() as tmp:
             toy_base(cfg.model(model)["toy"], cfg.mlm(model), cfg.toy_world, ["en", *cfg.toy_languages],
                      paths.tokenizer_dir(cfg.tokenizer_of(model)), toy_corpus(cfg), tmp, device,
                      use_shipped=False, log=log)
             log(f"{model}: shipped as {ship(tmp, key, fields)}")
     if clean:  # remove the store entries that no model of the config uses
-        keep = {_key(cfg, model)[0] for model in cfg.models}
+        keep = {key for key, _ in keys.values()}
         store = Path(paths.toy_encoder_store())
         for folder in sorted(store.iterdir()) if store.is_dir() else ():
             if folder.is_dir() and folder.name not in keep:
