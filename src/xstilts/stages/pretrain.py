@@ -86,7 +86,7 @@ def masked_lm_loss(model, inputs, attn, labels) -> torch.Tensor:
 
 def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *, steps: int,
                  batch_size: int, lr: float, max_length: int, warmup: float, seed: int, device,
-                 log=print) -> dict:
+                 log=print, record: dict | None = None) -> dict:
     """Train an XLM-R-architecture MLM from scratch and save its encoder as the base model."""
     from transformers import XLMRobertaForMaskedLM, get_linear_schedule_with_warmup
 
@@ -139,7 +139,7 @@ def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *
     cost.update({"mlm_loss_first": losses[0], "mlm_loss_last": sum(tail) / len(tail),
                  "mlm_loss_chance": math.log(len(tokenizer)),
                  "corpus_lines": sum(map(len, corpus.values())), "sequences": len(enc),
-                 "architecture": spec, "seed": seed})
+                 "architecture": spec, "seed": seed, **(record or {})})
     CostRecord.from_dict(cost).write(paths.checkpoint_done(out_dir))  # atomic, checked
     return cost
 
@@ -219,17 +219,15 @@ def toy_base(spec: dict, recipe: dict, toy: dict, languages: list[str], tokenize
             shutil.copyfile(folder / name, enc / name)
         tokenizer.save_pretrained(str(enc))
         cost = {**json.loads((folder / "cost.json").read_text()), "source": "shipped", "key": key}
+        CostRecord.from_dict(cost).write(paths.checkpoint_done(out_dir))  # atomic, checked
         log(f"using the shipped toy encoder {key} ({recipe['steps']} MLM steps, loss "
             f"{cost['mlm_loss_last']:.2f}, measured when it was made)")
-    else:
-        log(f"pretraining from scratch ({recipe['steps']} MLM steps, batch {recipe['batch_size']})")
-        cost = pretrain_mlm(spec, tokenizer, corpus_files, out_dir, steps=recipe["steps"],
-                            batch_size=recipe["batch_size"], lr=recipe["lr"],
-                            max_length=recipe["max_length"], warmup=recipe["warmup"],
-                            seed=toy["seed"], device=device, log=log)
-        cost.update({"source": "pretrained", "key": key})
-    CostRecord.from_dict(cost).write(paths.checkpoint_done(out_dir))  # atomic, checked
-    return cost
+        return cost
+    log(f"pretraining from scratch ({recipe['steps']} MLM steps, batch {recipe['batch_size']})")
+    return pretrain_mlm(spec, tokenizer, corpus_files, out_dir, steps=recipe["steps"],
+                        batch_size=recipe["batch_size"], lr=recipe["lr"],
+                        max_length=recipe["max_length"], warmup=recipe["warmup"], seed=toy["seed"],
+                        device=device, log=log, record={"source": "pretrained", "key": key})
 
 
 def ship(out_dir: str, key: str, fields: dict) -> Path:

@@ -12,7 +12,9 @@ def run(cfg, name: str, out: str | None = None) -> None:
     if cfg.is_toy:
         from xstilts.stages.models import train_tokenizer
 
-        files = [paths.toy_corpus(lang) for lang in ["en", *cfg.toy_languages]] + [paths.toy_lexicon()]
+        from xstilts.stages.base import toy_corpus
+
+        files = toy_corpus(cfg) + [paths.toy_lexicon()]
         tok = train_tokenizer(files, spec["train"]["vocab_size"], out)
     else:
         from transformers import AutoTokenizer
