@@ -120,11 +120,11 @@ def main(argv=None) -> int:
 
         return score_main(argv[1:])
     args = _parser().parse_args(argv)
-    from xstilts.core.config import ConfigError
+    from xstilts.core.errors import InputError
 
     try:
         run_stage(args.stage, args)
-    except ConfigError as err:
+    except InputError as err:  # bad config or data: one message naming the key or file
         print(f"xstilts: {err}", file=sys.stderr)
         return 2
     return 0

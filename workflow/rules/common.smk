@@ -13,17 +13,18 @@ from xstilts.stages.prefetch import manifest_path as prefetch_manifest_path
 from xstilts.stages.prefetch import plan as prefetch_plan
 
 try:
-    CFG = validate(config, source="config (config/config.yaml + --configfile/--config overrides)")
+    CFG = validate(config, source="config (config/config.yaml + --configfile/--config overrides)",
+                   check_paths=True)
 except ConfigError as err:
     sys.exit(f"xstilts: {err}")
 
 # The merged, validated config, content-addressed, for the `xstilts` CLI inside jobs.
 _cfg_text = yaml.safe_dump(CFG.raw, sort_keys=True)
 CONFIG_FILE = f"{P.RESULTS}/.config/{hashlib.sha256(_cfg_text.encode()).hexdigest()[:12]}.yaml"
-if not os.path.exists(CONFIG_FILE):
-    os.makedirs(os.path.dirname(CONFIG_FILE), exist_ok=True)
-    with open(CONFIG_FILE, "w") as fh:
-        fh.write(_cfg_text)
+if not os.path.exists(CONFIG_FILE):  # content-addressed: written once, atomically
+    from xstilts.stages.common import write_text
+
+    write_text(CONFIG_FILE, _cfg_text)
 os.environ.update(XSTILTS_CONFIG=CONFIG_FILE)  # read by the `xstilts` CLI (cli.py)
 XS = "xstilts"
 ENV = "../envs/xstilts.yaml"  # conda env of every rule (relative to the rule files)
@@ -85,8 +86,14 @@ def eval_param(model, target):
 
 
 def hp_param(task, phase):
-    """Hyperparameters as a param: changing them reruns exactly the affected jobs."""
-    return json.dumps(CFG.hparams(task, phase), sort_keys=True)
+    """The hyperparameters that change a training result, as a param: changing them reruns
+    exactly the affected jobs (operational ones such as save_every rerun nothing)."""
+    return json.dumps(CFG.result_hparams(task, phase), sort_keys=True)
+
+
+def prepare_param(task):
+    """What tokenization reads from the config (max_length, dev_size, encoding options, ...)."""
+    return json.dumps(CFG.prepare_settings(task), sort_keys=True)
 
 
 def res(key):

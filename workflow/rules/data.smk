@@ -57,7 +57,7 @@ rule prepare:
     output:
         P.data_manifest("{tokenizer}", "{task}"),
     params:
-        hp=lambda wc: hp_param(wc.task, CFG.phase_of(wc.task)),
+        settings=lambda wc: prepare_param(wc.task),
     conda:
         ENV
     log:

@@ -18,13 +18,14 @@ import yaml
 
 from xstilts.core import paths
 from xstilts.core.cell import MULTITASK, SCRATCH, TASK, BoundTask, Cell, Inter
+from xstilts.core.errors import InputError
 from xstilts.core.registry import TASKS, get_family
 from xstilts.core.runtime import Runtime
 
 DEFAULT_RESOURCES = {"gpus": 0, "cpus": 1, "mem_mb": 4000, "runtime": 60}
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A config problem, phrased for the user (names the key)."""
 
 
@@ -35,23 +36,51 @@ def _schema() -> dict:
     return yaml.safe_load(text)
 
 
+@lru_cache(maxsize=1)
+def _validator_class():
+    """Draft 2020-12 where an integer is an ``int`` (JSON Schema also accepts ``1.0``, which
+    would name paths ``s1.0`` and crash layer counts)."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _c, v: isinstance(v, int) and not isinstance(v, bool))
+    return jsonschema.validators.extend(base, type_checker=checker)
+
+
+# a toy encoder's position table (models.toy_config); XLM-R positions start after the padding id
+TOY_MAX_POSITIONS = 514
+POSITION_OFFSET = 2
+
+
+def operational_hparams() -> frozenset[str]:
+    """Hyperparameters that do not change a phase's result (``operational: true`` in the
+    schema: save_every, save_minutes): not Snakemake params, not part of the resume fingerprint."""
+    props = _schema()["$defs"]["hparams"]["properties"]
+    return frozenset(k for k, v in props.items() if v.get("operational"))
+
+
 def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def validate(raw: dict, source: str = "config") -> "Config":
-    """Schema check + semantic checks; returns the ``Config`` or raises ``ConfigError``."""
+def validate(raw: dict, source: str = "config", check_paths: bool = False) -> "Config":
+    """Schema check + semantic checks; returns the ``Config`` or raises ``ConfigError``.
+    ``check_paths``: also require the local data folders the grid reads to exist (the Snakefile
+    checks them before any job; a stage run by hand reports a missing file when it reads it)."""
     import jsonschema
 
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the config must be a mapping, got {type(raw).__name__}")
-    validator = jsonschema.Draft202012Validator(_schema())
+    validator = _validator_class()(_schema())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  - {_key(e.absolute_path)}: {e.message}" for e in errors[:10]]
         raise ConfigError(f"{source} is invalid:\n" + "\n".join(lines))
     cfg = Config(copy.deepcopy(raw), source)
     cfg.check()
+    if check_paths:
+        cfg.check_paths()
     return cfg
 
 
@@ -273,6 +302,20 @@ class Config:
         hp.update(conf.get("tasks", {}).get(task, {}))
         return hp
 
+    def result_hparams(self, task: str, phase: str) -> dict:
+        """The hyperparameters that change a training phase's result (without the operational
+        ones): what the ``intermediate`` and ``target`` rules depend on."""
+        ops = operational_hparams()
+        return {k: v for k, v in self.hparams(task, phase).items() if k not in ops}
+
+    def prepare_settings(self, task: str) -> dict:
+        """Everything of the config that the ``prepare`` stage reads for ``task``: what its
+        tokenized cache depends on (not lr, epochs, patience, ...)."""
+        b = self.bound(task, self.phase_of(task))
+        return {"max_length": b.max_length, "dev_size": int(b.hparams["dev_size"]),
+                "options": b.options, "local_root": self.local_root(task),
+                "target": task in self.targets}
+
     def options(self, task: str, phase: str, model: str | None = None) -> dict:
         """The family options of a task (``Family.options`` taken from its hyperparameters);
         with a model, the family may add model-specific ones (retrieval: ``retrieval_layer``)."""
@@ -319,12 +362,16 @@ class Config:
         if any(inter.kind == MULTITASK for inter in self._inters.values()):
             if not self.multitask_tasks:
                 raise ConfigError(f"{src}: intermediate lists 'multitask' but multitask.tasks is missing")
-            for j, name in enumerate(self.multitask_tasks):
-                self._check_task(name, f"multitask.tasks[{j}]", "intermediate")
         for i, name in enumerate(raw["targets"]):
             self._check_task(name, f"targets[{i}]", "target")
         for name in raw.get("hparams", {}).get("tasks", {}):
             self._check_task(name, f"hparams.tasks.{name}", None)
+        for j, name in enumerate(self.multitask_tasks):  # also when no intermediate uses it
+            self._check_task(name, f"multitask.tasks[{j}]", "intermediate")
+        for name in raw.get("data", {}).get("tasks", {}):
+            self._check_task(name, f"data.tasks.{name}", None)
+        self._check_family_options()
+        self._check_model_limits()
         allowed = set(raw["intermediate"]) | set(self.controls)
         for target, inters in raw.get("pairing", {}).items():
             if target not in raw["targets"]:
@@ -341,3 +388,84 @@ class Config:
         if role and role not in TASKS[name].roles:
             raise ConfigError(f"{self.source}: {key}: task {name!r} cannot be used as {role} "
                               f"(roles: {', '.join(TASKS[name].roles)})")
+
+    def check_paths(self) -> None:
+        """The local data folders of the grid's tasks exist (``data.local_root``, ``data.tasks``)."""
+        data = self.raw.get("data", {})
+        for name, root in data.get("tasks", {}).items():
+            if name in self.data_tasks() and not Path(root).is_dir():
+                raise ConfigError(f"{self.source}: data.tasks.{name}: {root!r} is not an existing folder "
+                                  f"(expected a local mirror <root>/<repo>/<config>/<split>.parquet)")
+        root = data.get("local_root")
+        if root and not Path(root).is_dir():
+            raise ConfigError(f"{self.source}: data.local_root: {root!r} is not an existing folder")
+
+    def _check_family_options(self) -> None:
+        """A per-task hyperparameter that is an option of another family (``doc_stride`` on a
+        tagging task) would be ignored silently."""
+        from xstilts.core.registry import FAMILY_MODULES
+
+        owners: dict[str, list[str]] = {}
+        for fam in FAMILY_MODULES:
+            for opt in get_family(fam).options:
+                owners.setdefault(opt, []).append(fam)
+        for name, hp in self.raw.get("hparams", {}).get("tasks", {}).items():
+            family = get_family(TASKS[name].family)
+            for key in hp:
+                if key in owners and key not in family.options:
+                    raise ConfigError(
+                        f"{self.source}: hparams.tasks.{name}.{key}: {hp[key]!r} is an option of the "
+                        f"{'/'.join(sorted(set(owners[key])))} family, but {name!r} is a "
+                        f"{family.name} task (its options: {', '.join(family.options) or 'none'})")
+
+    def model_limits(self, model: str) -> tuple[int | None, int | None]:
+        """``(longest input, layers)`` of a model: from its toy architecture, or from the
+        model's config.json in the Hugging Face cache (``(None, None)`` when not cached)."""
+        spec = self.model(model)
+        if "toy" in spec:
+            return TOY_MAX_POSITIONS - POSITION_OFFSET, int(spec["toy"]["layers"])
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            f = try_to_load_from_cache(spec["hf_id"], "config.json", revision=spec.get("revision"))
+        except Exception:  # noqa: BLE001 - no cache, odd id: nothing known, nothing checked
+            return None, None
+        if not isinstance(f, str):
+            return None, None
+        import json
+
+        try:
+            conf = json.loads(Path(f).read_text())
+        except (OSError, ValueError):
+            return None, None
+        pos, layers = conf.get("max_position_embeddings"), conf.get("num_hidden_layers")
+        offset = POSITION_OFFSET if conf.get("model_type", "").startswith(("xlm-roberta", "roberta")) else 0
+        return (pos - offset if isinstance(pos, int) else None), (layers if isinstance(layers, int) else None)
+
+    def _check_model_limits(self) -> None:
+        """``max_length`` within every model's position limit; ``retrieval_layer`` and a
+        retrieval task's ``layer`` within its depth."""
+        src = self.source
+        for m in self.models:
+            limit, layers = self.model_limits(m)
+            spec = self.model(m)
+            if layers is not None and spec.get("retrieval_layer") is not None and spec["retrieval_layer"] > layers:
+                raise ConfigError(f"{src}: models.{m}.retrieval_layer: {spec['retrieval_layer']} is beyond "
+                                  f"the model's depth (expected 0..{layers}: 0 = embeddings)")
+            if limit is None:
+                continue
+            if self.is_toy and self.mlm(m)["max_length"] > limit:
+                raise ConfigError(f"{src}: pretrain.max_length (model {m}): {self.mlm(m)['max_length']} "
+                                  f"exceeds the model's position limit (expected at most {limit})")
+            for task in self.data_tasks():
+                for phase in ("intermediate", "target"):
+                    hp = self.hparams(task, phase)
+                    if hp.get("max_length") is not None and hp["max_length"] > limit:
+                        raise ConfigError(
+                            f"{src}: hparams (task {task}, {phase}): max_length {hp['max_length']} exceeds "
+                            f"the position limit of model {m} (expected at most {limit})")
+                    if (layers is not None and "layer" in get_family(TASKS[task].family).options
+                            and hp.get("layer") is not None and hp["layer"] > layers):
+                        raise ConfigError(
+                            f"{src}: hparams (task {task}, {phase}): layer {hp['layer']} is beyond the "
+                            f"depth of model {m} (expected 0..{layers}: 0 = embeddings)")

@@ -22,12 +22,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xstilts.core import paths
+from xstilts.core.errors import InputError
 from xstilts.core.registry import Source, Task, get_family
 from xstilts.stages.common import log, write_json
 
 
-class DataError(RuntimeError):
-    pass
+class DataError(InputError, RuntimeError):
+    """A data file that cannot be read or converted (names the file, and the line or row)."""
 
 
 def local_file(root: str | os.PathLike, src: Source) -> Path:
@@ -64,20 +65,40 @@ def read_tsv(path: Path) -> list[dict]:
     return rows
 
 
+def read_parquet(path: Path) -> list[dict]:
+    """The rows of a parquet file; a truncated or foreign file is a :class:`DataError`."""
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(f"{path}: not a readable parquet file (truncated or corrupt?): {err}") from err
+
+
 def read_local(path: Path) -> list[dict]:
     if path.suffix == ".parquet":
-        return pq.read_table(path).to_pylist()
-    if path.suffix == ".tsv":
-        return read_tsv(path)
+        return read_parquet(path)
+    try:
+        if path.suffix == ".tsv":
+            return read_tsv(path)
+        return read_jsonl(path)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from err
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """One JSON object per line (blank lines skipped)."""
     rows = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as err:
                 raise DataError(f"{path}:{lineno}: invalid JSON ({err.msg})") from err
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object (one row), "
+                                f"found {type(row).__name__}")
+            rows.append(row)
     return rows
 
 
@@ -201,7 +222,7 @@ def write_features(path: str | os.PathLike, feats: list[dict], schema: pa.Schema
 def read_features(path: str | os.PathLike) -> list[dict]:
     if not Path(path).exists():
         raise DataError(f"tokenized cache file {path} is missing: rerun the prepare step")
-    return pq.read_table(path).to_pylist()
+    return read_parquet(Path(path))
 
 
 def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: str | None,

@@ -68,10 +68,13 @@ def load_tokenizer(path: str):
 
 
 # ---------------------------------------------------------------------------- encoders
-def toy_config(spec: dict, tokenizer, max_positions: int = 514):
+def toy_config(spec: dict, tokenizer, max_positions: int | None = None):
     """XLM-R architecture of a toy size: ``{"layers", "hidden", "heads", "intermediate"?}``."""
     from transformers import XLMRobertaConfig
 
+    from xstilts.core.config import TOY_MAX_POSITIONS
+
+    max_positions = max_positions or TOY_MAX_POSITIONS  # the limit config validation checks
     return XLMRobertaConfig(
         vocab_size=len(tokenizer), hidden_size=spec["hidden"], num_hidden_layers=spec["layers"],
         num_attention_heads=spec["heads"], intermediate_size=spec.get("intermediate", 4 * spec["hidden"]),
@@ -89,14 +92,19 @@ def load_encoder(ckpt_dir: str, attn: str = "sdpa", random_init: bool = False, s
     same architecture with fresh weights: the random-init control."""
     from transformers import AutoConfig, AutoModel
 
+    from xstilts.stages.guard import checkpoint_error
+
     path = encoder_dir(ckpt_dir)
-    if random_init:
-        torch.manual_seed(seed)
-        config = AutoConfig.from_pretrained(path)
-        config._attn_implementation = attn
-        return AutoModel.from_config(config, add_pooling_layer=False)
-    return AutoModel.from_pretrained(path, use_safetensors=True, add_pooling_layer=False,
-                                     attn_implementation=attn)
+    try:
+        if random_init:
+            torch.manual_seed(seed)
+            config = AutoConfig.from_pretrained(path)
+            config._attn_implementation = attn
+            return AutoModel.from_config(config, add_pooling_layer=False)
+        return AutoModel.from_pretrained(path, use_safetensors=True, add_pooling_layer=False,
+                                         attn_implementation=attn)
+    except Exception as err:  # noqa: BLE001 - truncated safetensors, partial config.json
+        raise checkpoint_error(ckpt_dir, err) from err
 
 
 def snapshot_base(hf_id: str, revision: str | None, out_dir: str) -> None:
@@ -175,7 +183,13 @@ def load_task_model(ckpt_dir: str, tasks: list, attn: str = "sdpa") -> XstiltsMo
     heads_file = Path(ckpt_dir) / "heads.safetensors"
     if not heads_file.exists():
         raise FileNotFoundError(f"{ckpt_dir} has no heads.safetensors: not a target checkpoint")
-    missing, unexpected = model.heads.load_state_dict(load_file(str(heads_file)), strict=False)
+    try:
+        weights = load_file(str(heads_file))
+    except Exception as err:  # noqa: BLE001 - truncated safetensors
+        from xstilts.stages.guard import checkpoint_error
+
+        raise checkpoint_error(ckpt_dir, err, str(heads_file)) from err
+    missing, unexpected = model.heads.load_state_dict(weights, strict=False)
     if missing:
         raise KeyError(f"{heads_file}: no weights for {missing}")
     return model

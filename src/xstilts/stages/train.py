@@ -5,14 +5,16 @@ Single-task and multi-task training are the same loop: each optimizer step draws
 and updates the shared encoder and that task's head.  Early stopping watches the English dev
 subset only (zero-shot evaluation stays pure); the best state is restored at the end.
 
-Preemption and time limits: every ``save_every`` steps, and at the end of the step during which
-SIGTERM or SIGUSR1 arrived, the loop saves everything needed to continue bit for bit (model,
+Preemption and time limits: every ``save_every`` steps (default: every ``save_minutes`` of wall
+time), and at the end of the step during which SIGTERM, SIGUSR1 or SIGINT arrived, the loop saves everything needed to continue bit for bit (model,
 optimizer, scheduler, RNG states of python/numpy/torch, the position of every task's batch
 iterator, step, best state/score/patience, history and the cost counters) into ``state_dir``
 (outside the phase's outputs, see ``paths.state_dir``).  After a signal it raises
 :class:`Preempted` (the CLI exits with 128 + signal number) so SLURM/Snakemake requeue or retry
 the job; the rerun finds the state and resumes.  The caller deletes the state after the
-checkpoint is written (:func:`clear_state`).
+checkpoint is written (:func:`clear_state`).  One trainer at a time holds a state folder (its
+lock, :mod:`xstilts.stages.guard`); an unreadable state is set aside and training restarts; a
+non-finite loss stops the phase (or skips up to ``max_bad_steps`` steps).
 
 Data parallelism: launched by ``torchrun`` the same loop runs in every process
 (:mod:`xstilts.stages.distributed`): each rank takes a shard of the same global batch, DDP averages the
@@ -27,7 +29,6 @@ import json
 import math
 import os
 import random
-import shutil
 import signal
 import time
 import zlib
@@ -39,13 +40,13 @@ import torch
 from tqdm.auto import tqdm
 
 from xstilts.core.runtime import autocast
-from xstilts.stages import distributed
+from xstilts.stages import distributed, guard
 from xstilts.stages.common import _to, atomic_write_bytes, predict
 from xstilts.stages.profiling import CostMeter
 
 STATE_FILE = "state.json"
 STATE_VERSION = 1
-STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
+STOP_SIGNALS = ("SIGTERM", "SIGUSR1", "SIGINT")
 # seconds to sleep after each step: lets tests interrupt a tiny run at a chosen point
 _TEST_SLEEP_ENV = "XSTILTS_TEST_STEP_SLEEP"
 
@@ -154,7 +155,7 @@ def dev_score(model, td: TaskData, bs: int, device, dtype, pad_id, ctx=None) -> 
 
 # ---------------------------------------------------------------------------- stop signals
 class _StopFlag:
-    """SIGTERM/SIGUSR1 set a flag; the loop saves at the end of the current step and stops."""
+    """SIGTERM/SIGUSR1/SIGINT set a flag; the loop saves at the end of the current step and stops."""
 
     def __init__(self, log):
         self.signum = None
@@ -263,9 +264,9 @@ def save_state(state_dir: str, meta: dict, tensors: dict, best_state: dict | Non
 
 
 def clear_state(state_dir: str | None) -> None:
-    """Delete a phase's resumable state (after its checkpoint is complete)."""
-    if state_dir and Path(state_dir).exists():
-        shutil.rmtree(state_dir, ignore_errors=True)
+    """Delete a phase's resumable state (after its checkpoint is complete; a held lock stays
+    until released) and the folders it leaves empty."""
+    guard.clear(state_dir)
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -288,7 +289,7 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     """
     from transformers import get_linear_schedule_with_warmup
 
-    from xstilts.core.config import hparam_defaults
+    from xstilts.core.config import hparam_defaults, operational_hparams
 
     hp = {**hparam_defaults(), **hp}  # the schema's defaults, for a caller's partial dict
     ctx = distributed.setup(device)
@@ -312,7 +313,8 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     sched = get_linear_schedule_with_warmup(opt, int(float(hp["warmup"]) * total), total)
     eval_every = int(hp["eval_every"] or max(total // 10, 1))  # null: a tenth of the steps
     patience = int(hp["patience"])
-    save_every = int(hp["save_every"])
+    clock = guard.SaveClock(hp["save_every"], hp["save_minutes"])
+    finite = guard.FiniteGuard(hp["max_bad_steps"], log)
     # task heads run once per sequence; with several heads (multitask) count their mean size
     head_weights = [p.numel() for n, p in model.heads.named_parameters() if n.endswith("weight")]
     head_params = sum(head_weights) / max(len(model.heads), 1)
@@ -325,7 +327,7 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
         "version": STATE_VERSION, "phase": phase, "tasks": [t.task.name for t in tasks],
         "sizes": [len(t.train) for t in tasks], "seed": seed, "total": total, "dtype": dtype,
         "sampling": sampling, "temperature": temperature, "key": resume_key,
-        "hp": {k: v for k, v in hp.items() if k != "save_every"}})
+        "hp": {k: v for k, v in hp.items() if k not in operational_hparams()}})
 
     best, best_step, best_state, bad, stopped_early = -1.0, 0, None, 0, False
     history, resumed_from = [], []
@@ -334,7 +336,11 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     start = 1
     best_file = None
 
-    saved = load_state(state_dir)
+    # rank 0 sets an unreadable state aside (and starts from scratch); the others follow it
+    saved = guard.recover(state_dir, load_state, log) if ctx.is_main else None
+    ctx.barrier()
+    if not ctx.is_main:
+        saved = load_state(state_dir)
     if saved is not None and saved[0].get("fingerprint") != fingerprint:
         log(f"ignoring the saved state in {state_dir}: it belongs to other settings "
             f"(fingerprint {saved[0].get('fingerprint')} != {fingerprint})")
@@ -408,6 +414,9 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
             with autocast(device, dtype):
                 logits = net(td.task.name, td.family, batch["input_ids"], batch["attention_mask"])
                 loss = td.family.loss(logits.float(), batch["labels"])
+            if finite.skip(loss, step, ctx):
+                opt.zero_grad(set_to_none=True)
+                continue
             w = distributed.loss_weight(len(feats_all), ctx.rank, ctx.world)
             (loss * w if ctx.enabled else loss).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["grad_clip"]))
@@ -437,8 +446,9 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
                         break
             stopping = ctx.any(stop.signum is not None) if ctx.enabled else stop.signum is not None
             stopping = stopping and step < total  # the last step: finishing beats saving
-            if state_dir and step < total and (stopping or (save_every and step % save_every == 0)):
+            if state_dir and step < total and (stopping or clock.due(step, ctx)):
                 save(step)
+                clock.saved()
                 if not stopping:
                     log(f"state saved at step {step} -> {state_dir}")
             if stopping:
@@ -504,6 +514,8 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
         out = out or paths.inter_dir(model, resolved.name, seed)
         extra = {"inter": resolved.name}
     device = cfg.runtime.start()
+    # one writer per state: a second trainer refuses here, naming the holder
+    lock = guard.acquire(paths.state_dir(out), log) if distributed.is_main_process() else None
     bounds = [cfg.bound(t, phase) for t in task_names]
     tds = [task_data(cfg, b, model_name) for b in bounds]
     set_seed(seed)  # head initialisation independent of what ran before in this process
@@ -529,6 +541,8 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
                      "benchmark": cfg.benchmark, **extra})
         CostRecord.from_dict(cost).write(paths.checkpoint_done(out))
         clear_state(state)  # the checkpoint is complete: the resumable state is obsolete
+        if lock:
+            lock.release()
         log(f"{phase} {'+'.join(task_names)}: best dev {cost['best_dev']:.3f} at step "
             f"{cost['best_step']}/{cost['steps']} in {cost['wall_s']:.0f}s -> {out}")
     distributed.teardown()

@@ -44,6 +44,7 @@ import pyarrow as pa
 import torch
 from torch import nn
 
+from xstilts.core.errors import InputError
 from xstilts.core.paths import submission_file
 
 # features of sequence(s)-level tasks: one label per feature
@@ -51,8 +52,8 @@ LABEL_SCHEMA = pa.schema([("id", pa.string()), ("seqs", pa.list_(pa.list_(pa.int
                           ("label", pa.int64())])
 
 
-class ConversionError(ValueError):
-    pass
+class ConversionError(InputError, ValueError):
+    """A Hub/local row that does not fit its converter (names the source and row)."""
 
 
 def label_index(value, labels, where: str) -> int:
@@ -116,7 +117,19 @@ class Family:
                 f"{source_desc}: family {self.name!r} has no converter {schema!r} "
                 f"(known: {sorted(self.converters)})")
         fn = self.converters[schema]
-        return [fn(row, task, f"{source_desc} row {i}") for i, row in enumerate(rows)]
+        out = []
+        for i, row in enumerate(rows):
+            where = f"{source_desc} row {i}"
+            try:
+                out.append(fn(row, task, where))
+            except ConversionError:
+                raise
+            except (TypeError, AttributeError, KeyError, ValueError, IndexError) as err:
+                # a value of the wrong type (an int where text belongs), a missing column
+                cols = ", ".join(f"{k}: {type(v).__name__}" for k, v in row.items()) if isinstance(row, dict) else ""
+                raise ConversionError(f"{where}: does not fit the {schema!r} schema of {task.name} "
+                                      f"({type(err).__name__}: {err}; columns {cols})") from err
+        return out
 
     def limit_examples(self, examples: list[dict], limit: int, seed: int) -> list[dict]:
         """A seeded random subset of ``limit`` examples in their order (the English dev subset
