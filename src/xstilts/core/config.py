@@ -458,14 +458,23 @@ class Config:
                 raise ConfigError(f"{src}: pretrain.max_length (model {m}): {self.mlm(m)['max_length']} "
                                   f"exceeds the model's position limit (expected at most {limit})")
             for task in self.data_tasks():
-                for phase in ("intermediate", "target"):
-                    hp = self.hparams(task, phase)
-                    if hp.get("max_length") is not None and hp["max_length"] > limit:
-                        raise ConfigError(
-                            f"{src}: hparams (task {task}, {phase}): max_length {hp['max_length']} exceeds "
-                            f"the position limit of model {m} (expected at most {limit})")
-                    if (layers is not None and "layer" in get_family(TASKS[task].family).options
-                            and hp.get("layer") is not None and hp["layer"] > layers):
-                        raise ConfigError(
-                            f"{src}: hparams (task {task}, {phase}): layer {hp['layer']} is beyond the "
-                            f"depth of model {m} (expected 0..{layers}: 0 = embeddings)")
+                phase = self.phase_of(task)
+                hp = self.hparams(task, phase)
+                if hp.get("max_length") is not None and hp["max_length"] > limit:
+                    raise ConfigError(
+                        f"{src}: {self._origin(task, phase, 'max_length')}: {hp['max_length']} exceeds the "
+                        f"position limit of model {m} (expected at most {limit}; task {task})")
+                if (layers is not None and "layer" in get_family(TASKS[task].family).options
+                        and hp.get("layer") is not None and hp["layer"] > layers):
+                    raise ConfigError(
+                        f"{src}: {self._origin(task, phase, 'layer')}: {hp['layer']} is beyond the depth "
+                        f"of model {m} (expected 0..{layers}: 0 = embeddings; task {task})")
+
+    def _origin(self, task: str, phase: str, key: str) -> str:
+        """The config key a task's resolved hyperparameter comes from (the last layer setting it)."""
+        conf = self.raw.get("hparams", {})
+        for where, layer in ((f"hparams.tasks.{task}", conf.get("tasks", {}).get(task, {})),
+                             (f"hparams.{phase}", conf.get(phase, {})), ("hparams.default", conf.get("default", {}))):
+            if key in layer:
+                return f"{where}.{key}"
+        return f"{key} (registry default of task {task})"

@@ -82,6 +82,26 @@ def require(row: dict, cols, where: str):
             f"{where}: missing or null column(s) {missing}; the row has {present}")
 
 
+# the text fields of canonical examples (every family's): a string, or a list of strings
+TEXT_FIELDS = ("text_a", "text_b", "context", "question", "src", "trg", "answer", "text")
+TEXT_LISTS = ("choices", "words")
+
+
+def _check_text(ex: dict, where: str) -> None:
+    """Text where text belongs: an int or float column would crash the tokenizer later, far from
+    the row that carries it."""
+    for key in TEXT_FIELDS:
+        if ex.get(key) is not None and not isinstance(ex[key], str):
+            raise ConversionError(f"{where}: field {key!r} must be text, found "
+                                  f"{type(ex[key]).__name__} {ex[key]!r:.40}")
+    for key in TEXT_LISTS:
+        items = ex.get(key)
+        if items is not None and not all(isinstance(t, str) for t in items):
+            bad = next(t for t in items if not isinstance(t, str))
+            raise ConversionError(f"{where}: field {key!r} must be a list of text, found an item "
+                                  f"{type(bad).__name__} {bad!r:.40}")
+
+
 class Family:
     """Shared machinery; subclasses define ``converters`` and the head."""
 
@@ -121,7 +141,9 @@ class Family:
         for i, row in enumerate(rows):
             where = f"{source_desc} row {i}"
             try:
-                out.append(fn(row, task, where))
+                ex = fn(row, task, where)
+                _check_text(ex, where)
+                out.append(ex)
             except ConversionError:
                 raise
             except (TypeError, AttributeError, KeyError, ValueError, IndexError) as err:
