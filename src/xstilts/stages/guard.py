@@ -95,8 +95,8 @@ class StateLock:
                 continue
             raise StateLocked(
                 f"{self.file}: the training state is held by another trainer ({_describe(h)}); "
-                f"wait for it to finish, or stop it. "
-                + ("" if same_host else "If that job is gone for good, delete the lock file."))
+                f"wait for it to finish, or stop it"
+                + ("" if same_host else "; if that job is gone for good, delete the lock file"))
         else:
             raise StateLocked(f"{self.file}: could not take the lock (it keeps changing)")
         self.held = True
@@ -227,7 +227,26 @@ class FiniteGuard:
         if self.bad > self.max_bad:
             raise Diverged(f"step {step}: the training loss is {float(loss.detach().float().mean())} "
                            f"(non-finite; {self.bad} such step(s), hparams max_bad_steps allows "
-                           f"{self.max_bad}): lower lr, or use float32, or raise max_bad_steps")
+                           f"{self.max_bad}): lower lr; in bfloat16, raise max_bad_steps to skip a few such steps")
         self.log(f"WARNING: step {step}: non-finite loss, update skipped "
                  f"({self.bad}/{self.max_bad} allowed)")
         return True
+
+
+# ---------------------------------------------------------------------------- fault injection
+FAULT_ENV = "XSTILTS_TEST_FAULT"  # "<point>:<n>": SIGKILL this process at the n-th pass of <point>
+_passes: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """A point where the fault-injection tests kill the process (a no-op unless
+    ``$XSTILTS_TEST_FAULT`` names it): ``state-save`` (tensors written, ``state.json`` not yet),
+    ``checkpoint`` (weights written, ``cost.json`` not yet)."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec or spec.split(":")[0] != name:
+        return
+    _passes[name] = _passes.get(name, 0) + 1
+    if _passes[name] >= int(spec.split(":")[1] if ":" in spec else 1):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -256,6 +256,7 @@ def save_state(state_dir: str, meta: dict, tensors: dict, best_state: dict | Non
         if bname != best_file or not (d / bname).exists():
             _atomic_torch_save(best_state, d / bname)
     meta = {**meta, "files": {"tensors": tname, "best": bname}}
+    guard.fault_point("state-save")
     atomic_write_bytes(d / STATE_FILE, json.dumps(meta).encode())
     for p in d.iterdir():
         if p.name not in (STATE_FILE, tname, bname) and (p.suffix == ".pt" or ".tmp" in p.name):
@@ -537,6 +538,7 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
         sys.exit(err.exit_code)  # non-zero: SLURM requeues / Snakemake retries, then resumes
     if distributed.is_main_process():
         net.save(out, tokenizer=tok)
+        guard.fault_point("checkpoint")
         cost.update({"model": model_name, "init": init_dir, "random_init": random_init,
                      "benchmark": cfg.benchmark, **extra})
         CostRecord.from_dict(cost).write(paths.checkpoint_done(out))
