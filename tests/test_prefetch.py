@@ -94,10 +94,10 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
     assert used == {"mnli", "qqp", "sst2", "anli", "hellaswag", "commonsenseqa", "cosmosqa",
                     "xnli", "pawsx", "xcopa", "udpos", "panx", "tatoeba", "bucc2018", "lareqa",
                     "squad_v2", "xquad", "mlqa", "tydiqa"}
-    # CCGbank needs a local copy; Mewsli-X is a local mirror (a placeholder path in paper.yaml)
+    # CCGbank and Mewsli-X need a local copy (commented-out placeholders in paper.yaml)
     assert not used & {"ccg", "mewslix"}
-    assert set(plan.needs_local) == {"ccg"} and "data: {tasks: {ccg:" in plan.needs_local["ccg"]
-    assert plan.local == {"mewslix": "/path/to/mewslix-mirror"}
+    assert set(plan.needs_local) == {"ccg", "mewslix"} and "data: {tasks: {ccg:" in plan.needs_local["ccg"]
+    assert plan.local == {}
 
 
 def test_plan_lists_models_and_tokenizers_at_their_revisions(paper):
