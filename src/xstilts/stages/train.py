@@ -6,10 +6,11 @@ and updates the shared encoder and that task's head.  Early stopping watches the
 subset only (zero-shot evaluation stays pure); the best state is restored at the end.
 
 Preemption and time limits: every ``save_every`` steps (default: every ``save_minutes`` of wall
-time), and at the end of the step during which SIGTERM, SIGUSR1 or SIGINT arrived, the loop saves everything needed to continue bit for bit (model,
-optimizer, scheduler, RNG states of python/numpy/torch, the position of every task's batch
-iterator, step, best state/score/patience, history and the cost counters) into ``state_dir``
-(outside the phase's outputs, see ``paths.state_dir``).  After a signal it raises
+time), and at the end of the step during which SIGTERM, SIGUSR1 or SIGINT arrived, the loop
+saves everything needed to continue bit for bit (model, optimizer, scheduler, RNG states of
+python/numpy/torch, the position of every task's batch iterator, step, best
+state/score/patience, history and the cost counters) into ``state_dir`` (outside the phase's
+outputs, see ``paths.state_dir``).  After a signal it raises
 :class:`Preempted` (the CLI exits with 128 + signal number) so SLURM/Snakemake requeue or retry
 the job; the rerun finds the state and resumes.  The caller deletes the state after the
 checkpoint is written (:func:`clear_state`).  One trainer at a time holds a state folder (its
