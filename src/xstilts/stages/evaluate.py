@@ -20,7 +20,7 @@ from xstilts.stages.data import read_features
 
 
 def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_eval: str,
-                  pred_dir: str, *, device, dtype: str, batch_size: int, pad_id: int,
+                  pred_dir: str, *, device, dtype: str, batch_size: int | None, pad_id: int,
                   meta: dict, options: dict | None = None) -> dict:
     family = get_family(task.family)
     options = dict(options or {})
@@ -83,7 +83,7 @@ def run(cfg, cell, out: str | None = None, ckpt: str | None = None, predictions:
             "provenance": Provenance(checkpoint=ckpt, data=data, config=cfg.source).to_json()}
     res = evaluate_cell(model, task, data, task.eval_languages(cfg.toy_languages), out or cell.eval_file,
                         predictions or cell.predictions, device=device, dtype=cfg.runtime.dtype,
-                        batch_size=64, pad_id=tok.pad_token_id, meta=meta, options=bound.options)
+                        batch_size=None, pad_id=tok.pad_token_id, meta=meta, options=bound.options)
     log(f"{m}/{i}/{t}/s{s}: average {res['average']:.3f} "
         + " ".join(f"{lang}={v[task.metric]:.3f}" for lang, v in res["languages"].items()))
     return res
