@@ -64,9 +64,15 @@ def read_tsv(path: Path) -> list[dict]:
     return rows
 
 
+def read_parquet(path) -> list[dict]:
+    """The rows of one parquet file (``ParquetFile``, not ``read_table``: the latter imports
+    pyarrow's dataset layer and pandas, half a second per job)."""
+    return pq.ParquetFile(path).read().to_pylist()
+
+
 def read_local(path: Path) -> list[dict]:
     if path.suffix == ".parquet":
-        return pq.read_table(path).to_pylist()
+        return read_parquet(path)
     if path.suffix == ".tsv":
         return read_tsv(path)
     rows = []
@@ -201,7 +207,7 @@ def write_features(path: str | os.PathLike, feats: list[dict], schema: pa.Schema
 def read_features(path: str | os.PathLike) -> list[dict]:
     if not Path(path).exists():
         raise DataError(f"tokenized cache file {path} is missing: rerun the prepare step")
-    return pq.read_table(path).to_pylist()
+    return read_parquet(path)
 
 
 def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: str | None,

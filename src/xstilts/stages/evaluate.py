@@ -1,7 +1,9 @@
 """Zero-shot evaluation of a target checkpoint in every language of the target task.
 
 Writes ``eval.json`` (per-language metric, XTREME-style average, provenance) and the
-predictions in the XTREME submission layout (``predictions/<task>/test-<lang>.tsv``).
+predictions in the XTREME submission layout (``predictions/<task>/test-<lang>.tsv``).  torch is
+imported inside the functions that run a model: ``labels`` and ``baseline`` use this module's
+torch-free helpers.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from xstilts import __version__
 from xstilts.core import paths
@@ -22,6 +23,8 @@ from xstilts.stages.data import read_features
 def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_eval: str,
                   pred_dir: str, *, device, dtype: str, batch_size: int | None, pad_id: int,
                   meta: dict, options: dict | None = None) -> dict:
+    import torch
+
     family = get_family(task.family)
     options = dict(options or {})
     model.to(device)
