@@ -241,7 +241,7 @@ def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: s
 def run(cfg, tokenizer: str, task: str, out: str | None = None) -> None:
     """The ``prepare`` stage: tokenize one task (train/dev, and the test languages of a target of
     the grid) into the cache shared by every model of ``tokenizer``."""
-    from xstilts.stages.models import load_tokenizer
+    from xstilts.stages.tokenizers import load_tokenizer
 
     bound = cfg.bound(task, cfg.phase_of(task))
     t = bound.task
