@@ -726,7 +726,11 @@ def profile_inference(
             "sequences_per_example": seqs_per_example,
             "head_params": int(head_params),
             "counter": "torch.utils.flop_counter (eager attention)",
+            # the count runs with eager attention, so it includes QK^T and A.V (the served kernel
+            # below may be sdpa, whose fused CPU kernel the counter cannot see)
+            "includes_attention": True,
         },
+        "attention": getattr(cfg, "_attn_implementation", None),
         "latency_ms": latency_public,
         "latency_batch": 1,
         "throughput": throughput,
