@@ -18,19 +18,13 @@ import statistics
 
 import harness as H
 
-SIZES = {  # layers, hidden, heads, intermediate (XLM-R base / large shapes)
-    "base": (12, 768, 12, 3072),
-    "large": (24, 1024, 16, 4096),
-}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--model", default="tiny-4x128", help="a toy model of the default config")
-    ap.add_argument("--size", default="toy", choices=["toy", *SIZES], help="toy: --model's shape")
+    ap.add_argument("--size", default="toy", choices=["toy", *H.SIZES], help="toy: --model's shape")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--threads", type=int, default=1)
@@ -46,20 +40,14 @@ def main() -> None:
     from xstilts.core.runtime import autocast
     from xstilts.stages import profiling as P
     from xstilts.stages.common import _to
-    from xstilts.stages.models import XstiltsModel, load_tokenizer, toy_config
+    from xstilts.stages.models import XstiltsModel, load_tokenizer
     from xstilts.stages.train import TaskBatches, TaskData, set_seed, train_phase
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cfg = load(cfg_file)
     tok = load_tokenizer(str(H.WORK / paths.tokenizer_dir("toy")))
-    spec = dict(cfg.model(args.model)["toy"])
-    if args.size != "toy":
-        spec = dict(zip(("layers", "hidden", "heads", "intermediate"), SIZES[args.size]))
-    enc_cfg = toy_config(spec, tok)
-    if args.size != "toy":
-        enc_cfg.vocab_size = 250002  # XLM-R's vocabulary (the toy ids are a subset)
-    enc_cfg._attn_implementation = "sdpa"
+    enc_cfg = H.encoder_config(cfg, args.model, args.size, tok)
     bound = cfg.bound("panx", "target", model=args.model)
     from xstilts.stages.data import read_features, task_with_labels
 
@@ -111,7 +99,8 @@ def main() -> None:
     cost = last["project"]
     name = P._device_name(device)
     n_params = sum(p.numel() for p in init.encoder.parameters())
-    print(f"bench_train: {args.size if args.size != 'toy' else args.model} ({spec['layers']}x{spec['hidden']}, "
+    print(f"bench_train: {args.size if args.size != 'toy' else args.model} ({enc_cfg.num_hidden_layers}x"
+          f"{enc_cfg.hidden_size}, "
           f"{n_params / 1e6:.1f}M encoder parameters), {args.steps} steps of batch {args.batch_size}, "
           f"device {name}, dtype {args.dtype}, compile {args.compile}, threads {torch.get_num_threads()}")
     for arm, ts in times.items():

@@ -20,6 +20,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("XSTILTS_BENCH_DIR", ROOT / ".bench"))
 BIN = Path(sys.executable).parent
+SIZES = {  # XLM-R shapes for the GPU check: layers, hidden, heads, intermediate
+    "base": {"layers": 12, "hidden": 768, "heads": 12, "intermediate": 3072},
+    "large": {"layers": 24, "hidden": 1024, "heads": 16, "intermediate": 4096},
+}
+XLMR_VOCAB = 250002
+
+
+def encoder_config(cfg, model: str, size: str, tokenizer):
+    """The encoder config of a toy ``model`` of the config, or of an XLM-R ``size`` (its
+    vocabulary; the toy token ids are a subset), with sdpa attention."""
+    from xstilts.stages.models import toy_config
+
+    enc = toy_config(dict(cfg.model(model)["toy"]) if size == "toy" else SIZES[size], tokenizer)
+    if size != "toy":
+        enc.vocab_size = XLMR_VOCAB
+    enc._attn_implementation = "sdpa"
+    return enc
 
 
 def interleave(arms: dict, rounds: int, warmup: int = 1) -> dict[str, list[float]]:
