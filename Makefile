@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 CORES ?= $(shell nproc)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test setup clean toy-encoders
+.PHONY: demo test setup clean toy-encoders bench
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,14 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	python -m pytest -ra
 
+# The speed benchmarks (benchmarks/README.md): each prints its ratio against a baseline measured
+# in the same run as its last line; a few minutes on 2 cores (toy data made once in .bench/).
+BENCHES := bench_eval bench_train bench_job bench_dag
+bench: $(VENV)/.installed
+	@for b in $(BENCHES); do echo "== $$b"; python benchmarks/$$b.py > .bench-$$b.log 2>&1 \
+	  || { tail -20 .bench-$$b.log; exit 1; }; grep -v '^  (setting up' .bench-$$b.log; done
+	@echo "== ratios"; for b in $(BENCHES); do tail -1 .bench-$$b.log; done
+
 # Refresh the pretrained toy encoders shipped in src/xstilts/toy/encoders/ after changing the toy
 # world, tokenizer, a toy architecture or the MLM recipe in config/config.yaml (minutes per model).
 toy-encoders: $(VENV)/.installed
@@ -35,4 +43,4 @@ toy-encoders: $(VENV)/.installed
 	xstilts toy-encoders --config config/config.yaml --clean
 
 clean:
-	rm -rf results reports/figures reports/report.html .snakemake
+	rm -rf results reports/figures reports/report.html .snakemake .bench .bench-*.log

@@ -96,9 +96,12 @@ def prepare_param(task):
     return json.dumps(CFG.prepare_settings(task), sort_keys=True)
 
 
+RESOURCES = {m: CFG.resources(m) for m in CFG.models}  # resolved once: asked for every job
+
+
 def res(key):
     """Resources of model-sized rules, from config (per model, over defaults)."""
-    return lambda wc: CFG.resources(wc.model)[key]
+    return lambda wc: RESOURCES[wc.model][key]
 
 
 GPU_RESOURCES = dict(
@@ -108,7 +111,7 @@ GPU_RESOURCES = dict(
     runtime=res("runtime"),  # minutes
 )
 if any("gpu_model" in CFG.resources(m) for m in CFG.models):
-    GPU_RESOURCES["gpu_model"] = lambda wc: CFG.resources(wc.model).get("gpu_model", "")
+    GPU_RESOURCES["gpu_model"] = lambda wc: RESOURCES[wc.model].get("gpu_model", "")
 
 
 # Real mode: compute nodes may be offline. The local rule `prefetch` (submit host, network)

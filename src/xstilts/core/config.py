@@ -144,7 +144,8 @@ class Config:
         schema = _schema()
         self.data = _with_defaults(schema, self.raw, schema)  # the schema defaults applied
         d = self.data
-        self.runtime = Runtime(device=d["device"], dtype=d["dtype"], threads=int(d["threads"]))
+        self.runtime = Runtime(device=d["device"], dtype=d["dtype"], threads=int(d["threads"]),
+                               compile=bool(d["compile"]))
         mix = d.get("multitask", {}).get("tasks", [])
         self._inters = {n: Inter.named(n, mix) for n in [*d["intermediate"], *d.get("controls", [])]}
 

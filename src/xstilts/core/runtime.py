@@ -1,7 +1,7 @@
 """``Runtime``: device, dtype and threads of a job; the only place torch is configured.
 
 ``Config.runtime`` builds it from the config (schema defaults: ``device: auto``,
-``dtype: float32``, ``threads: 1``); a stage calls ``runtime.start()`` once and gets the
+``dtype: float32``, ``threads: 1``, ``compile: false``); a stage calls ``runtime.start()`` once and gets the
 ``torch.device`` it runs on, and wraps forwards in ``runtime.autocast()`` (or the module-level
 :func:`autocast` when it only has a device and a dtype name).
 """
@@ -55,6 +55,7 @@ class Runtime:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "float32"  # float32 | bfloat16
     threads: int = 1  # CPU threads of torch
+    compile: bool = False  # torch.compile the encoder for training
 
     def start(self):
         """Resolve the device and set torch's CPU threads; returns the ``torch.device``."""

@@ -39,18 +39,66 @@ def _to(batch: dict, device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def predict(model, task, family, feats, batch_size, device, dtype="float32", pad_id=1) -> list:
-    """The family's raw prediction of every feature, in batches of ``batch_size``."""
+# the padded tokens (examples x sequences x longest) of one prediction batch, by device type: on
+# a GPU large enough to keep it busy and small enough for a 24-layer encoder's activations; on a
+# CPU thread a few thousand (larger batches leave the caches; measured with bench_eval.py)
+EVAL_TOKENS = {"cpu": 4096, "cuda": 32768}
+# bytes of predictions kept on the device before they are copied to the host in one go
+_PENDING_BYTES = 256 << 20
+
+
+def length_batches(feats, max_tokens: int = EVAL_TOKENS["cpu"], max_batch: int | None = None) -> list[list[int]]:
+    """Indices of ``feats`` in batches of similar length: sorted by padded size (sequences x
+    longest sequence), each batch holding as many features as fit ``max_tokens`` padded tokens
+    (at least one; at most ``max_batch`` features when given)."""
+    size = [len(f["seqs"]) * max(len(s) for s in f["seqs"]) for f in feats]
+    batches, cur, longest = [], [], 0
+    for i in sorted(range(len(feats)), key=size.__getitem__):
+        grown = max(longest, size[i])
+        if cur and ((len(cur) + 1) * grown > max_tokens or (max_batch and len(cur) >= max_batch)):
+            batches.append(cur)
+            cur, grown = [], size[i]
+        cur.append(i)
+        longest = grown
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def predict(model, task, family, feats, batch_size=None, device="cpu", dtype="float32", pad_id=1,
+            max_tokens: int | None = None) -> list:
+    """The family's raw prediction of every feature, in the order of ``feats``.
+
+    Features are batched by length (:func:`length_batches`: little padding, ``max_tokens``
+    padded tokens per batch, default :data:`EVAL_TOKENS` of the device type; at most
+    ``batch_size`` features when given), run under
+    ``torch.inference_mode``, and the logits stay on the device until a few hundred MB have
+    piled up: no host synchronisation per batch."""
     import torch
 
     from xstilts.core.runtime import autocast
 
     model.eval()
-    preds = []
-    with torch.no_grad():
-        for i in range(0, len(feats), batch_size):
-            batch = _to(family.collate(feats[i:i + batch_size], pad_id), device)
+    max_tokens = max_tokens or EVAL_TOKENS.get(torch.device(device).type, EVAL_TOKENS["cuda"])
+    out: list = [None] * len(feats)
+    pending, held = [], 0
+
+    def flush():
+        for idx, logits in pending:
+            for j, p in zip(idx, family.predict(logits)):
+                out[j] = p
+        pending.clear()
+
+    with torch.inference_mode():
+        for idx in length_batches(feats, max_tokens, batch_size):
+            batch = _to(family.collate([feats[i] for i in idx], pad_id), device)
             with autocast(device, dtype):
                 logits = model(task.name, family, batch["input_ids"], batch["attention_mask"])
-            preds.extend(family.predict(logits.float()))
-    return preds
+            logits = logits.float()
+            pending.append((idx, logits))
+            held += logits.numel() * 4
+            if held > _PENDING_BYTES:
+                flush()
+                held = 0
+        flush()
+    return out

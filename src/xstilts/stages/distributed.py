@@ -19,9 +19,11 @@ Conventions used by :mod:`xstilts.stages.train`:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import torch
+from xstilts.core.lazy import lazy
+
+torch = lazy("torch")  # the workflow imports shell_launcher: no torch for DAG building
 
 
 @dataclass
@@ -29,7 +31,7 @@ class Context:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     backend: str | None = None
 
     @property

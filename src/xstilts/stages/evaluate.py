@@ -1,7 +1,9 @@
 """Zero-shot evaluation of a target checkpoint in every language of the target task.
 
 Writes ``eval.json`` (per-language metric, XTREME-style average, provenance) and the
-predictions in the XTREME submission layout (``predictions/<task>/test-<lang>.tsv``).
+predictions in the XTREME submission layout (``predictions/<task>/test-<lang>.tsv``).  torch is
+imported inside the functions that run a model: ``labels`` and ``baseline`` use this module's
+torch-free helpers.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from xstilts import __version__
 from xstilts.core import paths
@@ -20,8 +21,10 @@ from xstilts.stages.data import read_features
 
 
 def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_eval: str,
-                  pred_dir: str, *, device, dtype: str, batch_size: int, pad_id: int,
+                  pred_dir: str, *, device, dtype: str, batch_size: int | None, pad_id: int,
                   meta: dict, options: dict | None = None) -> dict:
+    import torch
+
     family = get_family(task.family)
     options = dict(options or {})
     model.to(device)
@@ -83,7 +86,7 @@ def run(cfg, cell, out: str | None = None, ckpt: str | None = None, predictions:
             "provenance": Provenance(checkpoint=ckpt, data=data, config=cfg.source).to_json()}
     res = evaluate_cell(model, task, data, task.eval_languages(cfg.toy_languages), out or cell.eval_file,
                         predictions or cell.predictions, device=device, dtype=cfg.runtime.dtype,
-                        batch_size=64, pad_id=tok.pad_token_id, meta=meta, options=bound.options)
+                        batch_size=None, pad_id=tok.pad_token_id, meta=meta, options=bound.options)
     log(f"{m}/{i}/{t}/s{s}: average {res['average']:.3f} "
         + " ".join(f"{lang}={v[task.metric]:.3f}" for lang, v in res["languages"].items()))
     return res

@@ -3,7 +3,11 @@
 The inference profile is measured once per (model, target): every intermediate task gives
 the same architecture.  The model is the base encoder with the target's head, fed batches of
 the target's real test sequences padded to one length (the target's max length, or shorter
-when every test sequence is shorter).
+when every test sequence is shorter), for batch-1 latency and fixed-batch throughput; and
+``eval_batching``: the English test set through evaluation's own prediction path (length-bucketed
+batches by token budget), so the profile also states what evaluation really costs.  The
+profile records the attention kernel served (``attention``) and whether the FLOPs count
+includes attention (``flops_per_example.includes_attention``).
 """
 
 from __future__ import annotations
@@ -51,6 +55,33 @@ def batch_maker(feats: list[dict], seq_len: int, pad_id: int):
     return make_inputs
 
 
+def eval_batching(net, task, family, feats, device, dtype: str, pad_id: int, repeats: int = 3) -> dict:
+    """Latency and throughput under evaluation's batching: :func:`~xstilts.stages.common.predict`
+    over the test features (length-bucketed batches of the device's token budget), the median
+    of ``repeats`` passes after one warm-up pass."""
+    import statistics
+    import time
+
+    import torch
+
+    from xstilts.stages.common import EVAL_TOKENS, length_batches, predict
+
+    budget = EVAL_TOKENS.get(torch.device(device).type, EVAL_TOKENS["cuda"])
+    n_batches = len(length_batches(feats, budget))
+    predict(net, task, family, feats, None, device, dtype, pad_id)
+    walls = []
+    for _ in range(max(int(repeats), 1)):
+        t0 = time.perf_counter()
+        predict(net, task, family, feats, None, device, dtype, pad_id)  # ends with a host copy: synced
+        walls.append(time.perf_counter() - t0)
+    wall = statistics.median(walls)
+    tokens = sum(len(s) for f in feats for s in f["seqs"])
+    return {"features": len(feats), "tokens": tokens, "token_budget": budget, "batches": n_batches,
+            "wall_s": wall, "batch_ms_mean": 1000.0 * wall / max(n_batches, 1),
+            "features_per_s": len(feats) / wall if wall > 0 else None,
+            "tokens_per_s": tokens / wall if wall > 0 else None, "repeats": len(walls)}
+
+
 def run(cfg, model: str, target: str, out: str | None = None) -> dict:
     """The ``profile`` stage: the inference profile of ``model`` with ``target``'s head."""
     from xstilts.stages.data import read_features
@@ -75,6 +106,8 @@ def run(cfg, model: str, target: str, out: str | None = None) -> dict:
         device=device, dtype=cfg.runtime.dtype, seq_len=seq_len, batch_sizes=tuple(spec["batch_sizes"]),
         repeats=int(spec["latency_repeats"]), n_trace_steps=int(spec["trace_steps"]),
         head_per_token=family.head_per_token, run_name=f"{model}-{target}")
+    prof["eval_batching"] = eval_batching(net, task, family, feats, device, cfg.runtime.dtype,
+                                          tok.pad_token_id, repeats=3)
     prof.update({"model": model, "target": target, "benchmark": cfg.benchmark,
                  "family": task.family, "sequences_per_example": len(feats[0]["seqs"])})
     search = family.search_cost(task, feats, net.hidden_size,  # retrieval: after embedding

@@ -80,6 +80,8 @@ __all__ = [
     "write_trace",
     "profile_inference",
     "CostMeter",
+    "peak_tflops",
+    "mfu",
 ]
 
 _MB = 1024.0 * 1024.0
@@ -282,6 +284,36 @@ def _device_name(device: torch.device | str) -> str:
     if _is_cuda(dev):
         return torch.cuda.get_device_name(dev)
     return platform.processor() or platform.machine() or "cpu"
+
+
+# dense peak TFLOP/s by GPU name (vendor datasheets; no sparsity; float32 is the plain FP32
+# rate, not TF32): the denominator of model FLOPs utilisation (MFU)
+PEAK_TFLOPS = {
+    "H200": {"bfloat16": 989.0, "float16": 989.0, "float32": 67.0},
+    "H100 PCIe": {"bfloat16": 756.0, "float16": 756.0, "float32": 51.0},
+    "H100": {"bfloat16": 989.0, "float16": 989.0, "float32": 67.0},
+    "A100": {"bfloat16": 312.0, "float16": 312.0, "float32": 19.5},
+    "L40S": {"bfloat16": 362.0, "float16": 362.0, "float32": 91.6},
+    "A10": {"bfloat16": 125.0, "float16": 125.0, "float32": 31.2},
+    "V100": {"float16": 125.0, "float32": 15.7},
+}
+
+
+def peak_tflops(device_name: str, dtype: str = "float32") -> float | None:
+    """The datasheet peak of the first entry of :data:`PEAK_TFLOPS` whose key is in
+    ``device_name`` (``None``: unknown device or dtype, e.g. a CPU)."""
+    for key, peaks in PEAK_TFLOPS.items():
+        if key in device_name:
+            return peaks.get(_dtype_name(dtype))
+    return None
+
+
+def mfu(flops: float, seconds: float, device_name: str, dtype: str = "float32") -> float | None:
+    """Model FLOPs utilisation: achieved FLOP/s over the device's peak (``None`` when unknown)."""
+    peak = peak_tflops(device_name, dtype)
+    if not peak or seconds <= 0:
+        return None
+    return flops / seconds / (peak * 1e12)
 
 
 # --------------------------------------------------------------------------------------------
@@ -694,7 +726,11 @@ def profile_inference(
             "sequences_per_example": seqs_per_example,
             "head_params": int(head_params),
             "counter": "torch.utils.flop_counter (eager attention)",
+            # the count runs with eager attention, so it includes QK^T and A.V (the served kernel
+            # below may be sdpa, whose fused CPU kernel the counter cannot see)
+            "includes_attention": True,
         },
+        "attention": getattr(cfg, "_attn_implementation", None),
         "latency_ms": latency_public,
         "latency_batch": 1,
         "throughput": throughput,

@@ -10,7 +10,7 @@ def run(cfg, name: str, out: str | None = None) -> None:
     spec = cfg.tokenizer(name)
     out = out or paths.tokenizer_dir(name)
     if cfg.is_toy:
-        from xstilts.stages.models import train_tokenizer
+        from xstilts.stages.tokenizers import train_tokenizer
 
         from xstilts.stages.base import toy_corpus
 

@@ -275,7 +275,7 @@ def clear_state(state_dir: str | None) -> None:
 def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int, device,
                 dtype: str = "float32", pad_id: int = 1, sampling: str = "proportional",
                 temperature: float = 2.0, log=print, state_dir: str | None = None,
-                resume_key: str = "") -> dict:
+                resume_key: str = "", compile: bool = False) -> dict:
     """Train ``model`` in place on ``tasks``; returns the phase's cost record.
 
     ``hp``: lr, batch_size, epochs, warmup (fraction of steps), weight_decay, max_steps
@@ -284,6 +284,8 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     ``state_dir``: where the resumable state lives (``None``: no saving, no resuming).
     ``resume_key``: anything else that must match for a saved state to be reused (e.g. a hash
     of the initial checkpoint).
+    ``compile``: ``torch.compile`` the encoder (in place: the state dict keeps its keys).  On
+    CUDA the optimizer is the fused AdamW.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls this with the same arguments;
     ``batch_size`` stays the global (effective) batch size.  On return, only rank 0's ``model``
@@ -311,7 +313,9 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     iters = [TaskBatches(len(t.train), bs, seed, t.task.name) for t in tasks]
 
     opt = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]),
-                            weight_decay=float(hp["weight_decay"]))
+                            weight_decay=float(hp["weight_decay"]), fused=device.type == "cuda")
+    if compile:
+        model.encoder.compile()
     sched = get_linear_schedule_with_warmup(opt, int(float(hp["warmup"]) * total), total)
     eval_every = int(hp["eval_every"] or max(total // 10, 1))  # null: a tenth of the steps
     patience = int(hp["patience"])
@@ -412,7 +416,9 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
             feats_all = [td.train[j] for j in iters[k].next()]
             feats = distributed.shard(feats_all, ctx.rank, ctx.world)
             n_local = distributed.shard_size(len(feats_all), ctx.rank, ctx.world)
-            batch = _to(td.family.collate(feats, pad_id), device)
+            batch = td.family.collate(feats, pad_id)
+            n_tokens = int(batch["attention_mask"].sum())  # on the host: no device sync per step
+            batch = _to(batch, device)
             with autocast(device, dtype):
                 logits = net(td.task.name, td.family, batch["input_ids"], batch["attention_mask"])
                 loss = td.family.loss(logits.float(), batch["labels"])
@@ -426,7 +432,7 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
             sched.step()
             opt.zero_grad(set_to_none=True)
             mask = batch["attention_mask"]
-            meter.step(tokens=int(mask.sum()), examples=n_local,  # a padding-only rank still computed
+            meter.step(tokens=n_tokens, examples=n_local,  # a padding-only rank still computed
                        seq_lens=[mask.shape[-1]] * (mask.shape[0] * mask.shape[1]))
             if step % eval_every == 0 or step == total:
                 loss_sum, n_sum = ctx.sum([loss.item() * n_local, n_local])
@@ -532,7 +538,7 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
         cost = train_phase(net, tds, bounds[0].hparams, phase=phase, seed=seed, device=device,
                            dtype=cfg.runtime.dtype, pad_id=tok.pad_token_id, sampling=mt["sampling"],
                            temperature=float(mt["temperature"]), log=log, state_dir=state,
-                           resume_key=resume_key(init_dir, random_init))
+                           resume_key=resume_key(init_dir, random_init), compile=cfg.runtime.compile)
     except Preempted as err:
         log(str(err))
         distributed.teardown()

@@ -41,11 +41,13 @@ from typing import Callable
 
 import numpy as np
 import pyarrow as pa
-import torch
-from torch import nn
 
 from xstilts.core.errors import InputError
+from xstilts.core.lazy import lazy
 from xstilts.core.paths import submission_file
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
 
 # features of sequence(s)-level tasks: one label per feature
 LABEL_SCHEMA = pa.schema([("id", pa.string()), ("seqs", pa.list_(pa.list_(pa.int32()))),

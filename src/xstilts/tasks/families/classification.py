@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from torch import nn
 
+from xstilts.core.lazy import lazy
 from xstilts.tasks.families import Family, label_index, require
+
+nn = lazy("torch.nn")
 
 
 def _pair(a: str, b: str):
@@ -28,19 +30,6 @@ def _sentence(row, task, where):
             "text_b": None, "label": label_index(row["label"], task.labels, where)}
 
 
-class ClassificationHead(nn.Module):
-    """Dense + tanh + dropout + projection on the first token (as RoBERTa's head)."""
-
-    def __init__(self, hidden: int, n_labels: int, dropout: float):
-        super().__init__()
-        self.dense = nn.Linear(hidden, hidden)
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, n_labels)
-
-    def forward(self, x):
-        return self.out(self.dropout(self.dense(self.dropout(x)).tanh()))
-
-
 class Classification(Family):
     name = "classification"
     converters = {
@@ -55,6 +44,8 @@ class Classification(Family):
         return [(example["text_a"], example["text_b"])]
 
     def make_head(self, hidden, task, dropout=0.1):
+        from xstilts.tasks.families.heads import ClassificationHead
+
         return ClassificationHead(hidden, len(task.labels), dropout)
 
     def logits(self, head, hidden, mask, batch_shape):

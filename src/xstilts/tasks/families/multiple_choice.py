@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from torch import nn
 
+from xstilts.core.lazy import lazy
 from xstilts.tasks.families import ConversionError, Family, label_index, require
+
+nn = lazy("torch.nn")
 
 # COPA asks for the cause or the effect of its premise; jiant-style prompts in English.
 COPA_QUESTION = {"cause": "What was the cause?", "effect": "What happened as a result?"}

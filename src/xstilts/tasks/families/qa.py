@@ -33,12 +33,14 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-import torch
-from torch import nn
 
 from xstilts.analysis import metrics as M
+from xstilts.core.lazy import lazy
 from xstilts.core.paths import submission_file
 from xstilts.tasks.families import ConversionError, Family, require
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
 
 FEATURE_SCHEMA = pa.schema([
     ("id", pa.string()),  # feature id: <example id>#<window>

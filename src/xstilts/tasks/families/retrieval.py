@@ -35,12 +35,14 @@ import re
 
 import numpy as np
 import pyarrow as pa
-import torch
-from torch import nn
 
 from xstilts.analysis import metrics as M
+from xstilts.core.lazy import lazy
 from xstilts.core.paths import submission_file
 from xstilts.tasks.families import ConversionError, Family, require
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
 
 RETRIEVAL_SCHEMA = pa.schema([
     ("id", pa.string()), ("seqs", pa.list_(pa.list_(pa.int32()))), ("label", pa.int64()),

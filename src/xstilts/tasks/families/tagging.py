@@ -34,12 +34,14 @@ from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
-import torch
-from torch import nn
 
 from xstilts.analysis import metrics as M
+from xstilts.core.lazy import lazy
 from xstilts.core.paths import submission_file
 from xstilts.tasks.families import ConversionError, Family, label_index, require
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
 
 IGNORE = -100
 DEFAULT_CHUNK_CONTEXT = 64
@@ -141,18 +143,6 @@ def fallback_tag(labels) -> str:
 
 
 # ---------------------------------------------------------------------------- the family
-class TaggingHead(nn.Module):
-    """Dropout + linear layer on every token (as XTREME's ``*ForTokenClassification``)."""
-
-    def __init__(self, hidden: int, n_labels: int, dropout: float):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, n_labels)
-
-    def forward(self, x):
-        return self.out(self.dropout(x))
-
-
 class Tagging(Family):
     name = "tagging"
     converters = {"udpos": _class_tags("pos_tags"), "panx": _class_tags("ner_tags"),
@@ -195,6 +185,8 @@ class Tagging(Family):
         if not task.labels:
             raise ValueError(f"task {task.name!r} has no tag set yet: prepare its data first "
                              f"(the tag set comes from the tokenized-cache manifest)")
+        from xstilts.tasks.families.heads import TaggingHead
+
         return TaggingHead(hidden, len(task.labels), dropout)
 
     def collate(self, feats, pad_id):

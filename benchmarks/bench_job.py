@@ -1,0 +1,155 @@
+"""Benchmark: the fixed cost of a job, per stage, against the import floor of what it needs.
+
+A tiny grid (one nano model, the PAN-X target, the ``none`` and ``mnli`` intermediates, one
+seed, one training step per phase, a one-size profile) is built once with Snakemake in the work
+folder.  Then, in rounds, every stage's real command (``xstilts <stage> ...`` through the
+installed entry point, config load included) runs again on that minimal work, interleaved with
+the floor of the libraries the stage needs, measured in the same round:
+
+* model stages (base, intermediate, target, evaluate, profile):
+  ``python -c "import torch; from transformers import XLMRobertaModel"``;
+* stages that need a tokenizer (tokenizer, prepare): ``from transformers import
+  PreTrainedTokenizerFast``;
+* the rest (toy-data, labels, baseline, cell-profile, aggregate, plots, report): ``import
+  pyarrow`` (plus ``matplotlib`` for plots and report, which draw or embed figures).
+
+It also checks that the stages that do not build a model do not import torch.  The last line
+is the worst stage's ratio (median stage time / median floor time).
+
+    python benchmarks/bench_job.py [--rounds 3] [--stages labels,evaluate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import harness as H
+
+M, T, S = "nano-1x32", "panx", "1"
+CELL = ["--model", M, "--inter", "none", "--target", T, "--seed", S]
+MODEL_FLOOR = "import torch; from transformers import XLMRobertaModel"
+TOKENIZER_FLOOR = "from transformers import PreTrainedTokenizerFast"
+PLAIN_FLOOR = "import pyarrow"
+PLOT_FLOOR = "import pyarrow, matplotlib.pyplot"
+# stage -> (arguments, floor, whether it may import torch)
+STAGES = {
+    "toy-data": ([], PLAIN_FLOOR, False),
+    "tokenizer": (["--name", "toy"], TOKENIZER_FLOOR, False),
+    "prepare": (["--tokenizer", "toy", "--task", T], TOKENIZER_FLOOR, False),
+    "labels": (["--target", T], PLAIN_FLOOR, False),
+    "baseline": (["--target", T], PLAIN_FLOOR, False),
+    "base": (["--model", M], MODEL_FLOOR, True),
+    "intermediate": (["--model", M, "--inter", "mnli", "--seed", S], MODEL_FLOOR, True),
+    "target": (CELL, MODEL_FLOOR, True),
+    "evaluate": (CELL, MODEL_FLOOR, True),
+    "profile": (["--model", M, "--target", T], MODEL_FLOOR, True),
+    "cell-profile": (CELL, PLAIN_FLOOR, False),
+    "aggregate": ([], PLAIN_FLOOR, False),
+    "plots": ([], PLOT_FLOOR, False),
+    "report": ([], PLOT_FLOOR, False),
+}
+TINY = {
+    "benchmark": "toy", "seeds": [1], "device": "cpu", "dtype": "float32", "threads": 1,
+    "toy": {"seed": 0, "languages": ["qaa"], "sizes": {"n_train": 40, "n_dev": 20, "n_test": 20,
+                                                     "n_corpus": 200}},
+    "tokenizers": {"toy": {"train": {"vocab_size": 300}}},
+    "pretrain": {"steps": 1, "batch_size": 4, "max_length": 32},
+    "models": {M: {"tokenizer": "toy", "toy": {"layers": 1, "hidden": 32, "heads": 2}}},
+    "intermediate": ["none", "mnli"], "targets": [T], "controls": [],
+    "hparams": {"default": {"batch_size": 8, "max_length": 32, "eval_every": 1, "patience": 1,
+                            "dev_size": 20},
+                "intermediate": {"epochs": 1, "max_steps": 1}, "target": {"epochs": 1, "max_steps": 1}},
+    "profile": {"batch_sizes": [1], "latency_repeats": 3, "trace_steps": 1},
+    "plots": {"formats": ["png"], "dpi": 50},
+}
+WORK = H.WORK / "job"
+CONFIG = WORK / "tiny.yaml"
+
+
+def build() -> None:
+    import yaml
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(TINY, sort_keys=False)
+    if not CONFIG.exists() or CONFIG.read_text() != text:
+        CONFIG.write_text(text)
+    if (WORK / "reports" / "report.html").exists():
+        return
+    print("  (setting up: snakemake on the tiny grid, about a minute)", flush=True)
+    env = {**os.environ, "PATH": f"{H.BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([str(H.BIN / "snakemake"), "--snakefile", str(H.ROOT / "Snakefile"),
+                           "--directory", str(WORK), "--configfile", str(CONFIG), "--cores", "2"],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"set-up failed:\n{proc.stderr[-4000:]}")
+
+
+def stage_cmd(stage: str) -> list[str]:
+    args, _, _ = STAGES[stage]
+    return [str(H.BIN / "xstilts"), stage, "--config", str(CONFIG), *args]
+
+
+def run(cmd: list[str], cwd) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return dt
+
+
+def imports_torch(stage: str) -> bool:
+    """Whether the stage's run imports torch (in-process, through the CLI's ``main``)."""
+    code = ("import sys; from xstilts import cli; rc = cli.main(sys.argv[1:]); "
+            "print('TORCH', 'torch' in sys.modules); sys.exit(rc)")
+    args, _, _ = STAGES[stage]
+    proc = subprocess.run([sys.executable, "-c", code, stage, "--config", str(CONFIG), *args],
+                          cwd=WORK, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{stage} failed:\n{proc.stderr[-3000:]}")
+    return "TORCH True" in proc.stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--stages", default=",".join(STAGES))
+    args = ap.parse_args()
+    stages = args.stages.split(",")
+    build()
+    bad = [s for s in stages if not STAGES[s][2] and imports_torch(s)]
+    floors = sorted({STAGES[s][1] for s in stages})
+    times: dict[str, list[float]] = {k: [] for k in [*stages, *floors]}
+    for r in range(args.rounds):  # each round: every floor, then every stage, order alternating
+        order = [*floors, *stages]
+        for key in (order if r % 2 == 0 else order[::-1]):
+            cmd = [sys.executable, "-c", key] if key in floors else stage_cmd(key)
+            times[key].append(run(cmd, WORK))
+    print(f"bench_job: {len(stages)} stages on the tiny grid, {args.rounds} interleaved rounds "
+          f"(medians, [min .. max])")
+    for f in floors:
+        print(H.describe(f"floor: {f}", times[f]))
+    worst = None
+    for s in stages:
+        f = STAGES[s][1]
+        r = H.ratio(times[s], times[f])
+        mark = "" if r[0] <= 1.2 else "  > 1.2"
+        print(f"  {s:<13} median {statistics.median(times[s]):6.2f} s  floor {statistics.median(times[f]):5.2f} s"
+              f"  ratio {r[0]:.2f} (per-round {r[1]:.2f}..{r[2]:.2f}){mark}")
+        if worst is None or r[0] > worst[1][0]:
+            worst = (s, r)
+    if bad:
+        print(f"  stages that import torch without needing it: {', '.join(bad)}")
+    else:
+        print("  no torch-free stage imports torch")
+    print(H.ratio_line("bench_job", worst[1], f"worst stage {worst[0]}: its time over its import "
+                       "floor, medians; goal <= 1.2"))
+
+
+if __name__ == "__main__":
+    main()

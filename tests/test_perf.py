@@ -1,0 +1,113 @@
+"""The fast paths of issue 16: length-bucketed prediction, torch-free imports, MFU arithmetic.
+
+Speed itself is shown by benchmarks/ (ratios measured in the same run), not here; these tests
+check that the fast paths compute the same thing and keep their promises.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from xstilts.stages.common import length_batches
+
+
+def _feats(lengths, n_seq=1):
+    return [{"id": str(i), "seqs": [[5] * n for _ in range(n_seq)], "label": 0} for i, n in enumerate(lengths)]
+
+
+def test_length_batches_cover_every_feature_once_within_the_budget():
+    lengths = [7, 30, 3, 30, 12, 1, 25, 8, 8, 64, 2, 19]
+    feats = _feats(lengths, n_seq=2)  # padded size = 2 x longest
+    batches = length_batches(feats, max_tokens=100)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        padded = len(b) * 2 * max(lengths[i] for i in b)
+        assert padded <= 100 or len(b) == 1  # a feature larger than the budget goes alone
+    # sorted by length: no batch holds a feature shorter than one of the previous batch
+    longest = [max(lengths[i] for i in b) for b in batches]
+    shortest = [min(lengths[i] for i in b) for b in batches]
+    assert all(s >= p for p, s in zip(longest, shortest[1:]))
+    # by hand: lengths 1,2,3 fit 3 x 2 x 3 = 18 <= 100, ... the 64-token feature (128) is alone
+    assert [lengths[i] for i in batches[-1]] == [64]
+    assert max(len(b) for b in length_batches(feats, max_tokens=10_000, max_batch=4)) == 4
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    torch = pytest.importorskip("torch")
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from xstilts.core.registry import get_task
+    from xstilts.stages.models import XstiltsModel
+
+    torch.manual_seed(0)
+    enc = XLMRobertaModel(XLMRobertaConfig(vocab_size=60, hidden_size=32, num_hidden_layers=1,
+                                           num_attention_heads=2, intermediate_size=64,
+                                           max_position_embeddings=80, pad_token_id=1),
+                          add_pooling_layer=False)
+    task = get_task("panx")
+    net = XstiltsModel(enc)
+    from xstilts.core.registry import get_family
+
+    family = get_family(task.family)
+    net.add_head(task, family)
+    return net.eval(), task, family
+
+
+def test_predict_restores_the_order_and_matches_one_feature_at_a_time(tagger):
+    import random
+
+    import torch
+
+    from xstilts.stages.common import predict
+
+    net, task, family = tagger
+    rng = random.Random(1)
+    feats = [{"id": str(i), "seqs": [[0] + [rng.randrange(4, 60) for _ in range(n)] + [2]],
+              "labels": [0] * (n + 2)} for i, n in enumerate(rng.choices(range(1, 40), k=37))]
+    got = predict(net, task, family, feats, None, torch.device("cpu"), "float32", 1, max_tokens=200)
+    assert len(got) == len(feats)
+    with torch.no_grad():
+        for f, p in zip(feats, got):  # the reference: every feature alone, no padding at all
+            batch = family.collate([f], 1)
+            ref = family.predict(net(task.name, family, batch["input_ids"], batch["attention_mask"]))[0]
+            n = len(f["seqs"][0])
+            assert p[:n] == ref[:n], f["id"]
+
+
+def test_torch_free_modules_do_not_import_torch():
+    """labels, baseline, prepare and DAG building use these modules; none may pull in torch."""
+    code = ("import sys\n"
+            "from xstilts.core.registry import get_family\n"
+            "for f in ('classification', 'multiple_choice', 'qa', 'tagging', 'retrieval'): get_family(f)\n"
+            "import xstilts.stages.labels, xstilts.stages.baseline, xstilts.stages.evaluate\n"
+            "import xstilts.stages.data, xstilts.stages.tokenizers, xstilts.stages.distributed\n"
+            "import xstilts.stages.cell_cost, xstilts.analysis.aggregate\n"
+            "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_mfu_against_the_datasheet_peak():
+    from xstilts.stages.profiling import mfu, peak_tflops
+
+    assert peak_tflops("NVIDIA H100 80GB HBM3", "bf16") == 989.0
+    assert peak_tflops("NVIDIA H100 PCIe", "bfloat16") == 756.0
+    assert peak_tflops("NVIDIA A100-SXM4-40GB", "float32") == 19.5
+    assert peak_tflops("x86_64") is None and mfu(1e12, 1.0, "x86_64") is None
+    # 312e12 * 0.25 FLOPs in one second on an A100 in bf16: a quarter of its peak
+    assert mfu(78e12, 1.0, "NVIDIA A100-SXM4-80GB", "bfloat16") == pytest.approx(0.25)
+
+
+def test_compile_switch_defaults_off(tiny_config, tmp_path):
+    import yaml
+
+    from xstilts.core.config import load
+
+    assert load(tiny_config).runtime.compile is False
+    raw = yaml.safe_load(tiny_config.read_text())
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**raw, "compile": True}))
+    assert load(tmp_path / "c.yaml").runtime.compile is True
