@@ -65,25 +65,19 @@ def read_tsv(path: Path) -> list[dict]:
     return rows
 
 
-<<<<<<< HEAD
-def read_parquet(path: Path) -> list[dict]:
-    """The rows of a parquet file; a truncated or foreign file is a :class:`DataError`."""
-    try:
-        return pq.read_table(path).to_pylist()
-    except (pa.ArrowException, OSError) as err:
-        raise DataError(f"{path}: not a readable parquet file (truncated or corrupt?): {err}") from err
-=======
 def read_parquet(path) -> list[dict]:
     """The rows of one parquet file (``ParquetFile``, not ``read_table``: the latter imports
-    pyarrow's dataset layer and pandas, half a second per job)."""
-    return pq.ParquetFile(path).read().to_pylist()
->>>>>>> perf
+    pyarrow's dataset layer and pandas, half a second per job); a truncated or foreign file is a
+    :class:`DataError`."""
+    try:
+        return pq.ParquetFile(path).read().to_pylist()
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(f"{path}: not a readable parquet file (truncated or corrupt?): {err}") from err
 
 
 def read_local(path: Path) -> list[dict]:
     if path.suffix == ".parquet":
         return read_parquet(path)
-<<<<<<< HEAD
     try:
         if path.suffix == ".tsv":
             return read_tsv(path)
@@ -94,10 +88,6 @@ def read_local(path: Path) -> list[dict]:
 
 def read_jsonl(path: Path) -> list[dict]:
     """One JSON object per line (blank lines skipped)."""
-=======
-    if path.suffix == ".tsv":
-        return read_tsv(path)
->>>>>>> perf
     rows = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -234,11 +224,7 @@ def write_features(path: str | os.PathLike, feats: list[dict], schema: pa.Schema
 def read_features(path: str | os.PathLike) -> list[dict]:
     if not Path(path).exists():
         raise DataError(f"tokenized cache file {path} is missing: rerun the prepare step")
-<<<<<<< HEAD
     return read_parquet(Path(path))
-=======
-    return read_parquet(path)
->>>>>>> perf
 
 
 def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: str | None,
