@@ -7,8 +7,8 @@ Figures (``<stem>.<fmt>`` for every format asked; one panel per target where it 
     one marker shape per model size, one colour per intermediate task; the random-init control
     (``scratch``) in grey with ``x`` markers and the trivial baselines as dashed horizontal lines.
 ``gain_vs_inter_flops``
-    gain over ``inter = none`` (same model, target, seed) against intermediate-training FLOPs
-    (log x), marker per model size, colour per intermediate task.
+    zero-shot gain over ``inter = none`` (``gains.parquet``, with its interval) against
+    intermediate-training FLOPs (log x), marker per model size, colour per intermediate task.
 ``zero_shot_languages``
     per-language score, one row per target and one column per model size, bars per
     intermediate task (``none`` first, ``scratch`` hatched last), languages in eval.json order,
@@ -24,7 +24,16 @@ Figures (``<stem>.<fmt>`` for every format asked; one panel per target where it 
     panel per (target, model size), one line per inter; the filled marker is the layer of the
     headline number.  A placeholder when no target has a layer sweep.
 
-Seeds are averaged (error bars: sample std) whenever several exist. Titles say "toy benchmark"
+``pareto``
+    zero-shot score (``efficiency.parquet``, with its interval) against inference latency p50
+    and FLOPs per example, one row per target; the Pareto front dashed.
+``size_interaction``
+    zero-shot gain over ``none`` against non-embedding parameters (log x) per intermediate
+    task, one panel per target, with intervals.
+
+Seeds are averaged; error bars on scores and gains are the 95% paired-bootstrap intervals of
+``analysis/gains.py`` (``scores.parquet``, ``gains.parquet``), and axis labels say over how many
+seeds. Titles say "toy benchmark"
 when the rows come from the toy benchmark. Matplotlib is used through ``Figure`` objects with the
 Agg canvas (no pyplot state, no display needed); SVG text stays text (``svg.fonttype = none``)
 and outputs carry no timestamps, so reruns give the same files.

@@ -1,10 +1,12 @@
 """A self-contained HTML report from the parquet tables and the figures.
 
-Sections: a toy-benchmark warning (when any row is toy), per target a score table (per model
+Sections: Findings first (``id="findings"``: one generated sentence per target from the gains
+and break-even tables, the noise verdict, the method, the gains table), a toy-benchmark warning (when any row is toy), per target a score table (per model
 size and inter: English, average, zero-shot average, gain over ``inter = none``, zero-shot
 minus the random-init control, with the trivial baselines in the same table), a per-language
 table and the target's figures; then training cost, inference cost, Snakemake jobs and the
-global figures. Numbers are seed means (``± std`` when several seeds exist).
+global figures and cost-effectiveness. Numbers are seed means (``± std`` when several seeds
+exist); intervals come from the gains tables (``analysis/gains.py``).
 """
 
 from __future__ import annotations
