@@ -26,7 +26,7 @@ rule all:
     input:
         cell_files(P.cell_eval),
         cell_files(P.cell_profile),
-        [P.table(name) for name in TABLES],
+        [P.table(name) for name in TABLES + STAT_TABLES],
         FIGURES,
         P.report_html(),
     default_target: True

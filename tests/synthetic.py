@@ -32,7 +32,7 @@ def _cost(phase: str, flops: float, wall: float, tokens: int) -> dict:
 
 
 def _eval(model, inter, target, seed, scores, benchmark="toy"):
-    langs = {l: {"accuracy": s, "n": 400} for l, s in zip(LANGS, scores)}
+    langs = {l: {"accuracy": s, "n": N_TEST} for l, s in zip(LANGS, scores)}
     return {
         "benchmark": benchmark, "model": model, "inter": inter, "target": target, "seed": seed,
         "metric": "accuracy", "languages": langs,
@@ -40,6 +40,22 @@ def _eval(model, inter, target, seed, scores, benchmark="toy"):
         "average_zero_shot": sum(scores[1:]) / len(scores[1:]),
         "provenance": {"git": "synthetic"},
     }  # fmt: skip
+
+
+N_TEST = 400  # test examples per language
+
+
+def _predictions(root: Path, cell: Path, target: str, scores) -> None:
+    """Gold labels (every example ``entailment``) and predictions right on the first
+    ``score * N_TEST`` examples: per-example scores that give exactly the eval.json numbers."""
+    for lang, score in zip(LANGS, scores):
+        k = round(score * N_TEST)
+        pred = cell / "predictions" / target / f"test-{lang}.tsv"
+        pred.parent.mkdir(parents=True, exist_ok=True)
+        pred.write_text("entailment\n" * k + "contradiction\n" * (N_TEST - k))
+        label = root / "results" / "labels" / target / f"test-{lang}.tsv"
+        label.parent.mkdir(parents=True, exist_ok=True)
+        label.write_text("entailment\n" * N_TEST)
 
 
 def write_artifacts(root: Path, seeds=(1,), target="xnli", jitter=0.0) -> dict:
@@ -57,6 +73,7 @@ def write_artifacts(root: Path, seeds=(1,), target="xnli", jitter=0.0) -> dict:
                 d.mkdir(parents=True)
                 scores = [s + (seed - 1) * jitter for s in SCORES[(model, inter)]]
                 (d / "eval.json").write_text(json.dumps(_eval(model, inter, target, seed, scores)))
+                _predictions(root, d, target, scores)
                 inter_cost = None if inter in ("none", "scratch") else _cost("intermediate", 1e12 * size, 60.0 * size, 100_000)
                 tgt_cost = _cost("target", 2e11 * size, 20.0 * size, 40_000)
                 phases = {"intermediate": inter_cost, "target": tgt_cost}

@@ -25,7 +25,20 @@ def tables(tmp_path_factory):
         inference_profiles=art["inference_profiles"], baselines=art["baselines"],
         benchmarks=art["benchmarks"],
     )  # fmt: skip
-    return root / "results" / "tables"
+    tables = root / "results" / "tables"
+    write_stat_tables(root, tables)
+    return tables
+
+
+def write_stat_tables(root, tables, **kw):
+    """The gains stage on the synthetic predictions (analysis/gains.py)."""
+    from xstilts.analysis.aggregate import read_tables
+    from xstilts.analysis.gains import compute, write_tables
+
+    cells, langs, _ = read_tables(tables)
+    write_tables(compute(cells, langs, labels_dir=root / "results" / "labels",
+                         predictions_of=lambda m, i, t, s: root / "results" / "cells" / m / i / t / f"s{s}" / "predictions",
+                         base_cost=lambda m: (None, None), n_resamples=kw.get("n_resamples", 500)), tables)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +58,7 @@ def test_figures_written(figures):
     assert [p.name for p in paths] == figure_names(("png", "svg"))
     assert {p.stem for p in paths} == {
         "accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown", "jobs_by_rule",
-        "layer_sweep",
+        "layer_sweep", "pareto", "size_interaction",
     }  # fmt: skip
     for p in paths:
         assert p.is_file() and p.parent == out
@@ -87,7 +100,8 @@ def test_metric_config_changes_the_plot(tables, tmp_path):
     assert "zero-shot average (non-en) (accuracy)" in svg
     assert "inference latency p90, batch 1 (ms)" in svg
     svg = (tmp_path / "gain_vs_inter_flops.svg").read_text()
-    assert "gain over inter = none, zero-shot average (non-en)" in svg
+    # gains are always on the zero-shot average (the gains table), with the seeds and the interval
+    assert "gain over inter = none, zero-shot average (seeds: 2, 95% CI)" in svg
 
 
 def test_without_latency_falls_back_to_params(tmp_path):
@@ -97,6 +111,7 @@ def test_without_latency_falls_back_to_params(tmp_path):
     with pytest.warns(UserWarning):
         aggregate(art["cells"], tmp_path / "tables", root=tmp_path,
                   model_info={m: {"params": n} for m, n in MODELS.items()})  # fmt: skip
+    write_stat_tables(tmp_path, tmp_path / "tables", n_resamples=100)
     make_figures(tmp_path / "tables", tmp_path / "figs", formats=("svg",))
     svg = (tmp_path / "figs" / "accuracy_vs_latency.svg").read_text()
     assert "parameters (inference latency not measured)" in svg
@@ -151,3 +166,68 @@ def test_report_relative_figures(tables, figures, tmp_path):
     assert "data:image/png;base64," not in html
     m = re.search(r'<img src="([^"]+accuracy_vs_latency\.png)"', html)
     assert m and (html_path.parent / m.group(1)).resolve() == (out_dir / "accuracy_vs_latency.png").resolve()
+
+
+def test_gains_of_the_synthetic_run(tables):
+    """Per-example scores reproduce eval.json; the gain is the hand-picked difference."""
+    import pyarrow.parquet as pq
+
+    g = pq.read_table(tables / "gains.parquet").to_pandas().set_index(["model", "inter", "comparison"])
+    r = g.loc[("tiny-s", "mnli", "inter_vs_none")]
+    s, n = SCORES[("tiny-s", "mnli")], SCORES[("tiny-s", "none")]
+    assert r["gain"] == pytest.approx((s[1] + s[2]) / 2 - (n[1] + n[2]) / 2)
+    assert r["ci_low"] < r["gain"] < r["ci_high"] and r["n_seeds"] == 2 and r["n_examples"] == 800
+    assert r["languages"] == "qaa,qab" and r["metric"] == "accuracy"
+    assert set(g.index.get_level_values("comparison")) == {"inter_vs_none", "none_vs_scratch",
+                                                           "interaction_vs_smallest"}
+    eff = pq.read_table(tables / "efficiency.parquet").to_pandas().set_index(["model", "inter"])
+    e = eff.loc[("tiny-s", "mnli")]
+    assert e["gain_per_1e15_flops"] == pytest.approx(r["gain"] / (1e12 / 1e15))
+    be = pq.read_table(tables / "breakeven.parquet").to_pandas().iloc[0]
+    assert (be["small_model"], be["best_inter"], be["large_model"]) == ("tiny-s", "mnli", "tiny-m")
+    assert be["latency_fraction"] == pytest.approx(LATENCY["tiny-s"] / LATENCY["tiny-m"])
+
+
+def test_findings_sentences_match_the_table(tables, figures, tmp_path):
+    import pyarrow.parquet as pq
+
+    from xstilts.analysis.findings import fmt_gain
+
+    out_dir, _ = figures
+    html_path = tmp_path / "report.html"
+    make_report(tables, out_dir, html_path)
+    html = html_path.read_text()
+    findings = html[html.index('id="findings"'):html.index("</section>")]
+    assert html.index('id="findings"') < html.index('id="controls"') < html.index('id="figures"')
+    g = pq.read_table(tables / "gains.parquet").to_pandas()
+    (sentence,) = re.findall(r'<li class="finding" data-target="xnli">(.*?)</li>', findings)
+    for model in MODELS:
+        r = g[(g["model"] == model) & (g["comparison"] == "inter_vs_none")].iloc[0]
+        assert f"helps {model} by {fmt_gain(r['gain'], r['ci_low'], r['ci_high'])}" in sentence.replace("&#x27;", "'")
+    x = g[g["comparison"] == "interaction_vs_smallest"].iloc[0]
+    assert fmt_gain(x["gain"], x["ci_low"], x["ci_high"]) in sentence
+    assert "2 seeds" in sentence and "What toy numbers mean" in findings
+    for f in ("pareto", "size_interaction"):
+        assert f'id="fig-{f}"' in html
+
+
+def test_one_seed_without_signal_says_noise(tmp_path):
+    """Every model and setting scores the same: nothing is distinguishable from noise."""
+    import synthetic
+
+    flat = {k: [0.6, 0.5, 0.5] for k in synthetic.SCORES}
+    old = dict(synthetic.SCORES)
+    synthetic.SCORES.update(flat)
+    try:
+        art = write_artifacts(tmp_path)
+    finally:
+        synthetic.SCORES.update(old)
+    aggregate(art["cells"], tmp_path / "tables", inference_profiles=art["inference_profiles"],
+              baselines=art["baselines"], benchmarks=art["benchmarks"])
+    write_stat_tables(tmp_path, tmp_path / "tables", n_resamples=300)
+    make_figures(tmp_path / "tables", tmp_path / "figs", formats=("png",), config={"dpi": 50})
+    make_report(tmp_path / "tables", tmp_path / "figs", tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    assert "Nothing in this run is distinguishable from noise" in html
+    assert "With one seed an interval covers test-set noise only" in html
+    assert "1 seed," in html and "not distinguishable from noise" in html

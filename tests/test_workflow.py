@@ -135,6 +135,34 @@ def test_plot_code_or_config_change_reruns_only_figures(run, snakemake, planned_
     assert set(jobs) == {"plots", "report_html", "all"}
 
 
+@pytest.mark.parametrize("code", ["stats.py", "gains.py", "report.py", "findings.py"])
+def test_stats_or_report_code_change_reruns_no_training(run, snakemake, planned_jobs, root, code):
+    """Editing the statistics reruns the gains, the figures and the report; editing the report
+    code only the report: never training, evaluation or aggregation of the records."""
+    path = root / "src/xstilts/analysis" / code
+    text, stat = path.read_bytes(), path.stat()
+    try:
+        path.write_bytes(text + b"\n# edited by test_workflow\n")
+        jobs = set(planned_jobs(snakemake(run, "-n")))
+    finally:
+        path.write_bytes(text)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    expected = {"report_html", "all"} if code in ("report.py", "findings.py") else {"gains", "plots", "report_html", "all"}
+    assert jobs == expected
+
+
+def test_gains_of_one_seed(run):
+    gains = pq.read_table(run / "results/tables/gains.parquet").to_pandas()
+    assert set(gains["comparison"]) == {"inter_vs_none", "none_vs_scratch"}  # one model: no interaction
+    assert (gains["n_seeds"] == 1).all() and not gains["seed_level"].any()
+    assert set(gains["target"]) == set(TARGETS)
+    html = (run / "reports/report.html").read_text()
+    assert html.index('id="findings"') < html.index('id="figures"')
+    assert "With one seed an interval covers test-set noise only" in html
+    for name in ("pareto", "size_interaction"):
+        assert (run / "reports/figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_deleting_one_eval_reruns_only_that_evaluation(run, snakemake, planned_jobs):
     ev = run / "results/cells/nano-1x32/mnli/xcopa/s1/eval.json"
     ev.unlink()
@@ -142,7 +170,7 @@ def test_deleting_one_eval_reruns_only_that_evaluation(run, snakemake, planned_j
         jobs = planned_jobs(snakemake(run, "-n"))
         assert jobs.get("evaluate") == 1
         assert not {"target", "intermediate", "base", "prepare", "toy_data"} & set(jobs)
-        assert set(jobs) <= {"evaluate", "aggregate", "plots", "report_html", "all"}
+        assert set(jobs) <= {"evaluate", "aggregate", "gains", "plots", "report_html", "all"}
     finally:
         snakemake(run)  # rebuild the evaluation and everything downstream
     assert ev.exists()

@@ -75,6 +75,8 @@ STAGES: dict[str, Stage] = {
                           "xstilts.stages.cell_cost", ("cell",)),
     "aggregate": Stage("collect every cell's artifacts into parquet tables", "xstilts.analysis.aggregate",
                        ("results",)),
+    "gains": Stage("gains, score intervals, cost-effectiveness: the paired bootstrap over the predictions",
+                   "xstilts.analysis.gains", ("tables",)),
     "plots": Stage("efficiency-versus-accuracy figures from the parquet tables", "xstilts.analysis.plots",
                    ("tables",)),
     "report": Stage("the HTML report from tables and figures", "xstilts.analysis.report", ("tables", "figures")),

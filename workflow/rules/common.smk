@@ -37,11 +37,15 @@ def cell_files(path_fn):
     return [path_fn(*cell.key) for cell in CELLS]
 
 TABLES = ["cells", "languages", "jobs"]
+STAT_TABLES = ["gains", "scores", "efficiency", "breakeven"]  # analysis/gains.py STAT_TABLES
 FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown",
-                "jobs_by_rule", "layer_sweep"]
-# plotting and report code are inputs of their rules: editing them reruns exactly those rules
-PLOTS_CODE = os.path.join(workflow.basedir, "src/xstilts/analysis/plots.py")
-REPORT_CODE = os.path.join(workflow.basedir, "src/xstilts/analysis/report.py")
+                "jobs_by_rule", "layer_sweep", "pareto", "size_interaction"]
+# statistics, plotting and report code are inputs of their rules: editing them reruns exactly
+# those rules (and what reads their outputs), never training or evaluation
+_ANALYSIS = os.path.join(workflow.basedir, "src/xstilts/analysis")
+STATS_CODE = [f"{_ANALYSIS}/stats.py", f"{_ANALYSIS}/gains.py"]
+PLOTS_CODE = os.path.join(_ANALYSIS, "plots.py")
+REPORT_CODE = [f"{_ANALYSIS}/report.py", f"{_ANALYSIS}/findings.py", f"{_ANALYSIS}/controls.py"]
 FIGURES = [f"{P.figures_dir()}/{n}.{ext}" for n in FIGURE_NAMES
            for ext in CFG.plots["formats"]]
 

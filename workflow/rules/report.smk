@@ -6,10 +6,11 @@ localrules: plots, report_html
 
 rule plots:
     input:
-        tables=[P.table(name) for name in TABLES],
+        tables=[P.table(name) for name in TABLES + STAT_TABLES],
         code=PLOTS_CODE,
     output:
-        [report(f, caption="../report/figures.rst", category="Figures") for f in FIGURES],
+        [report(f, caption=f"../report/{os.path.basename(f).rsplit('.', 1)[0]}.rst", category="Figures")
+         for f in FIGURES],
     params:
         plots=json.dumps(CFG.plots, sort_keys=True),
     conda:
@@ -24,11 +25,11 @@ rule plots:
 
 rule report_html:
     input:
-        tables=[P.table(name) for name in TABLES],
+        tables=[P.table(name) for name in TABLES + STAT_TABLES],
         figures=FIGURES,
         code=REPORT_CODE,
     output:
-        P.report_html(),
+        report(P.report_html(), caption="../report/report_html.rst", category="Report"),
     conda:
         ENV
     log:

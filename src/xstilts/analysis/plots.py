@@ -7,8 +7,8 @@ Figures (``<stem>.<fmt>`` for every format asked; one panel per target where it 
     one marker shape per model size, one colour per intermediate task; the random-init control
     (``scratch``) in grey with ``x`` markers and the trivial baselines as dashed horizontal lines.
 ``gain_vs_inter_flops``
-    gain over ``inter = none`` (same model, target, seed) against intermediate-training FLOPs
-    (log x), marker per model size, colour per intermediate task.
+    zero-shot gain over ``inter = none`` (``gains.parquet``, with its interval) against
+    intermediate-training FLOPs (log x), marker per model size, colour per intermediate task.
 ``zero_shot_languages``
     per-language score, one row per target and one column per model size, bars per
     intermediate task (``none`` first, ``scratch`` hatched last), languages in eval.json order,
@@ -24,7 +24,16 @@ Figures (``<stem>.<fmt>`` for every format asked; one panel per target where it 
     panel per (target, model size), one line per inter; the filled marker is the layer of the
     headline number.  A placeholder when no target has a layer sweep.
 
-Seeds are averaged (error bars: sample std) whenever several exist. Titles say "toy benchmark"
+``pareto``
+    zero-shot score (``efficiency.parquet``, with its interval) against inference latency p50
+    and FLOPs per example, one row per target; the Pareto front dashed.
+``size_interaction``
+    zero-shot gain over ``none`` against non-embedding parameters (log x) per intermediate
+    task, one panel per target, with intervals.
+
+Seeds are averaged; error bars on scores and gains are the 95% paired-bootstrap intervals of
+``analysis/gains.py`` (``scores.parquet``, ``gains.parquet``), and axis labels say over how many
+seeds. Titles say "toy benchmark"
 when the rows come from the toy benchmark. Matplotlib is used through ``Figure`` objects with the
 Agg canvas (no pyplot state, no display needed); SVG text stays text (``svg.fonttype = none``)
 and outputs carry no timestamps, so reruns give the same files.
@@ -49,6 +58,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from xstilts.analysis.aggregate import read_tables, summarize_seeds  # noqa: E402
+from xstilts.analysis.gains import AVERAGE, ZERO_SHOT, read_stat_tables  # noqa: E402
 from xstilts.core.cell import inter_kind  # noqa: E402
 
 __all__ = [
@@ -77,13 +87,15 @@ DEFAULT_PLOT_CONFIG: dict[str, Any] = {
 #: figure file stems, written as ``<stem>.<fmt>`` for every format; the first four are the
 #: figures the workflow declares (workflow/rules/common.smk FIGURE_NAMES).
 FIGURES = ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown", "jobs_by_rule",
-           "layer_sweep")
+           "layer_sweep", "pareto", "size_interaction")
 
 METRIC_LABELS = {
     "average": "average over languages",
     "average_zero_shot": "zero-shot average (non-en)",
     "en_score": "English score",
 }
+#: the scores-table scope of each metric (analysis/gains.py)
+SCORE_SCOPE = {"average": AVERAGE, "average_zero_shot": ZERO_SHOT, "en_score": "en"}
 GAIN_COLUMN = {
     "average": "gain_over_none",
     "average_zero_shot": "gain_over_none_zero_shot",
@@ -246,7 +258,7 @@ def _no_data(ax, title: str, message: str) -> None:
     ax.set_yticks([])
 
 
-def _draw_acc(ax, summ, base, target, cfg, models, markers, colors) -> list:
+def _draw_acc(ax, summ, base, target, cfg, models, markers, colors, ci) -> list:
     """One acc-vs-latency panel; returns legend handles for the baselines drawn."""
     metric, lat = cfg["metric"], cfg["latency"]
     d = summ[(summ["kind"] == "cell") & (summ["target"] == target)]
@@ -267,7 +279,7 @@ def _draw_acc(ax, summ, base, target, cfg, models, markers, colors) -> list:
         ax.plot(di["_xv"], di[metric].astype("float64"), color=colors[inter], lw=0.8,
                 ls="--" if scratch else "-", alpha=0.6, zorder=1)  # fmt: skip
         for _, r in di.iterrows():
-            yerr = _f(r.get(f"{metric}_std")) if r["n_seeds"] > 1 else None
+            yerr = _ci_err(ci, (r["model"], inter, target, SCORE_SCOPE[metric]), _f(r[metric]))
             ax.errorbar(
                 _f(r["_xv"]), _f(r[metric]), yerr=yerr, color=colors[inter],
                 marker="x" if scratch else markers[r["model"]], markersize=8 if scratch else 7,
@@ -291,13 +303,13 @@ def _draw_acc(ax, summ, base, target, cfg, models, markers, colors) -> list:
     return handles
 
 
-def _fig_acc_vs_latency(summ: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
+def _fig_acc_vs_latency(summ: pd.DataFrame, targets: list[str], cfg: dict, ci: dict) -> Figure:
     models, markers, inters, colors = _style(summ)
     base = summ[summ["kind"] == "baseline"]
     fig, axes = _grid(len(targets), cfg, extra_w=2.4)
     extra: dict[str, Line2D] = {}
     for ax, t in zip(axes, targets):
-        for h in _draw_acc(ax, summ, base, t, cfg, models, markers, colors):
+        for h in _draw_acc(ax, summ, base, t, cfg, models, markers, colors, ci):
             extra.setdefault(h.get_label(), h)
     tag = benchmark_tag(summ[summ["target"].isin(targets)])
     fig.suptitle(f"Accuracy vs inference latency{tag}")
@@ -306,36 +318,35 @@ def _fig_acc_vs_latency(summ: pd.DataFrame, targets: list[str], cfg: dict) -> Fi
     return fig
 
 
-def _draw_gain(ax, summ, target, cfg, markers, colors) -> None:
-    metric = cfg["metric"]
-    gcol = GAIN_COLUMN.get(metric, "gain_over_none")
-    d = summ[(summ["kind"] == "cell") & (summ["target"] == target) & ~summ["inter"].map(lambda i: inter_kind(i).is_control).astype(bool)]
-    d = d[d["intermediate_flops"].notna() & d[gcol].notna()]
+def _draw_gain(ax, summ, gains, target, cfg, markers, colors) -> None:
+    g = gains[(gains["target"] == target) & (gains["comparison"] == "inter_vs_none")]
+    flops = summ[(summ["kind"] == "cell") & (summ["target"] == target)].set_index(["model", "inter"])
+    d = g.assign(intermediate_flops=[_f(flops["intermediate_flops"].get((m, i))) for m, i in zip(g["model"], g["inter"])])
+    d = d[d["intermediate_flops"].notna()]
     if d.empty:
         _no_data(ax, target, "no cell with both an intermediate phase\nand an inter = none cell")
         return
     ax.axhline(0.0, color="#000000", lw=0.8, ls="-", zorder=0)
     for inter in ordered_inters(d["inter"]):
         di = d[d["inter"] == inter].sort_values("intermediate_flops")
-        ax.plot(di["intermediate_flops"].astype("float64"), di[gcol].astype("float64"),
+        ax.plot(di["intermediate_flops"].astype("float64"), di["gain"].astype("float64"),
                 color=colors[inter], lw=0.8, alpha=0.6, zorder=1)  # fmt: skip
         for _, r in di.iterrows():
-            yerr = _f(r.get(f"{gcol}_std")) if r["n_seeds"] > 1 else None
-            ax.errorbar(_f(r["intermediate_flops"]), _f(r[gcol]), yerr=yerr, color=colors[inter],
+            ax.errorbar(_f(r["intermediate_flops"]), _f(r["gain"]), yerr=_err(r), color=colors[inter],
                         marker=markers[r["model"]], markersize=7, linestyle="none", capsize=2, zorder=3)  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("intermediate-task training FLOPs (log scale)")
-    ax.set_ylabel(f"gain over inter = none, {METRIC_LABELS.get(metric, metric)}")
+    ax.set_ylabel(f"gain over inter = none, zero-shot average ({_seeds_text(d)})")
     ax.set_title(target)
     ax.grid(True, alpha=0.3, which="both")
 
 
-def _fig_gain_vs_flops(summ: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
+def _fig_gain_vs_flops(summ: pd.DataFrame, gains: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
     models, markers, inters, colors = _style(summ)
     inters = [i for i in inters if not inter_kind(i).is_control]
     fig, axes = _grid(len(targets), cfg, extra_w=2.4)
     for ax, t in zip(axes, targets):
-        _draw_gain(ax, summ, t, cfg, markers, colors)
+        _draw_gain(ax, summ, gains, t, cfg, markers, colors)
     tag = benchmark_tag(summ[summ["target"].isin(targets)])
     fig.suptitle(f"Gain over no intermediate task vs intermediate-training FLOPs{tag}")
     extra = [Line2D([], [], color="#000000", lw=0.8, label="no gain (inter = none)")]
@@ -353,7 +364,7 @@ def language_order(langs: pd.DataFrame) -> list[str]:
     return sorted(o.index, key=lambda l: (o[l], first[l]))
 
 
-def _fig_languages(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
+def _fig_languages(langs: pd.DataFrame, targets: list[str], cfg: dict, ci: dict) -> Figure:
     """Rows: targets; columns: model sizes; bars: inters per language."""
     cells_all = langs[langs["kind"] == "cell"]
     models = ordered_models(cells_all)
@@ -384,9 +395,10 @@ def _fig_languages(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figure
                 gi = gm[gm["inter"] == inter].set_index("language").reindex(order)
                 if gi["mean"].isna().all():
                     continue
+                err = np.array([_ci_err(ci, (m, inter, t, l), _f(v)) for l, v in zip(order, gi["mean"])])
                 ax.bar(
                     x - 0.4 + bw * (k + 0.5), gi["mean"].astype("float64"), bw,
-                    yerr=gi["std"].where(gi["count"] > 1).astype("float64"), color=colors[inter],
+                    yerr=err[:, :, 0].T, color=colors[inter],
                     capsize=1.5, hatch="//" if inter_kind(inter).random_init else None,
                     edgecolor="white" if inter_kind(inter).random_init else None, linewidth=0,
                 )  # fmt: skip
@@ -543,6 +555,114 @@ def _fig_layer_sweep(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figu
     return fig
 
 
+def _ci_index(scores: pd.DataFrame) -> dict:
+    """(model, inter, target, language or scope) -> (ci_low, ci_high)."""
+    return {(r.model, r.inter, r.target, r.language): (r.ci_low, r.ci_high)
+            for r in scores.itertuples(index=False)}
+
+
+def _ci_err(ci: dict, key: tuple, y: float) -> np.ndarray:
+    """Asymmetric error bar ``[[below], [above]]`` of the interval of ``key`` around ``y``."""
+    lo, hi = ci.get(key, (None, None))
+    if lo is None or pd.isna(lo) or math.isnan(y):
+        return np.array([[0.0], [0.0]])
+    return np.array([[max(y - float(lo), 0.0)], [max(float(hi) - y, 0.0)]])
+
+
+def _err(r) -> np.ndarray:
+    return np.array([[max(_f(r["gain"]) - _f(r["ci_low"]), 0.0)], [max(_f(r["ci_high"]) - _f(r["gain"]), 0.0)]])
+
+
+def _seeds_text(d: pd.DataFrame) -> str:
+    n = sorted({int(v) for v in d["n_seeds"].dropna()})
+    return "seeds: " + ("/".join(map(str, n)) if n else "?") + ", 95% CI"
+
+
+def pareto_front(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point beats (cheaper or as cheap, and better), by cost."""
+    order = np.lexsort((-score, cost))
+    front, best = [], -np.inf
+    for i in order:
+        if score[i] > best:
+            front.append(i)
+            best = score[i]
+    return np.array(front, dtype=int)
+
+
+def _fig_pareto(eff: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
+    d_all = eff[eff["target"].isin(targets)]
+    title = "Zero-shot score against inference cost, Pareto front dashed"
+    if d_all.empty:
+        return _placeholder(title, "no cells with a zero-shot score", cfg["figsize"])
+    models = ordered_models(d_all.assign(params=d_all["params_non_embedding"]))
+    markers = {m: _MARKERS[k % len(_MARKERS)] for k, (m, _) in enumerate(models)}
+    inters = ordered_inters(d_all["inter"])
+    colors = _inter_colors(inters)
+    costs = [("latency_p50_ms", "inference latency p50, batch 1 (ms)"), ("flops_per_example", "FLOPs per example")]
+    pw, ph = cfg["panel_size"]
+    fig = Figure(figsize=(pw * 2 + 2.4, ph * len(targets) + 0.5), layout="constrained")
+    axes = fig.subplots(len(targets), 2, squeeze=False)
+    for row, t in enumerate(targets):
+        d = d_all[(d_all["target"] == t) & d_all["score"].notna()]
+        for col, (xcol, xlabel) in enumerate(costs):
+            ax = axes[row][col]
+            dd = d[d[xcol].notna()]
+            if dd.empty:
+                _no_data(ax, t, f"no {xlabel} or no zero-shot score")
+                continue
+            for _, r in dd.iterrows():
+                yerr = np.array([[max(r["score"] - _f(r["score_ci_low"]), 0.0)],
+                                 [max(_f(r["score_ci_high"]) - r["score"], 0.0)]])
+                ax.errorbar(_f(r[xcol]), _f(r["score"]), yerr=np.nan_to_num(yerr), color=colors[r["inter"]],
+                            marker=markers[r["model"]], markersize=7, linestyle="none", capsize=2, zorder=3)
+            x, y = dd[xcol].astype("float64").to_numpy(), dd["score"].astype("float64").to_numpy()
+            front = pareto_front(x, y)
+            ax.step(x[front], y[front], where="post", color="#444444", ls="--", lw=1.0, zorder=2)
+            if x.min() > 0 and x.max() / x.min() > 8:
+                ax.set_xscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(f"zero-shot {dd['metric'].iloc[0]} ({_seeds_text(dd)})")
+            ax.set_title(t)
+            ax.grid(True, alpha=0.3)
+    fig.legend(handles=_legend_handles(models, markers, inters, colors,
+                                       [Line2D([], [], color="#444444", ls="--", label="Pareto front")]),
+               loc="outside right upper", fontsize="small", frameon=False)
+    fig.suptitle(title + benchmark_tag(d_all))
+    return fig
+
+
+def _fig_size_interaction(gains: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
+    g = gains[(gains["comparison"] == "inter_vs_none") & gains["target"].isin(targets)]
+    title = "Gain over no intermediate task against model size"
+    if g.empty:
+        return _placeholder(title, "no intermediate task with an inter = none cell", cfg["figsize"])
+    inters = ordered_inters(g["inter"])
+    colors = _inter_colors(inters)
+    ts = [t for t in targets if t in set(g["target"])]
+    fig, axes = _grid(len(ts), cfg, extra_w=2.4)
+    for ax, t in zip(axes, ts):
+        d = g[g["target"] == t]
+        ax.axhline(0.0, color="#000000", lw=0.8, zorder=0)
+        for inter in inters:
+            di = d[d["inter"] == inter].sort_values("params_non_embedding")
+            if di.empty:
+                continue
+            x = di["params_non_embedding"].astype("float64")
+            ax.plot(x, di["gain"].astype("float64"), color=colors[inter], lw=0.8, alpha=0.7, zorder=1)
+            for (_, r), xv in zip(di.iterrows(), x):
+                ax.errorbar(xv, _f(r["gain"]), yerr=_err(r), color=colors[inter], marker="o", markersize=6,
+                            linestyle="none", capsize=3, zorder=3)
+        ax.set_xscale("log")
+        ax.set_xlabel("non-embedding parameters (log scale)")
+        ax.set_ylabel(f"gain over none, zero-shot ({_seeds_text(d)})")
+        ax.set_title(t)
+        ax.grid(True, alpha=0.3, which="both")
+    fig.legend(handles=[Patch(facecolor=colors[i], label=_inter_label(i)) for i in inters],
+               loc="outside right upper", fontsize="small", frameon=False)
+    fig.suptitle(title + benchmark_tag(g.assign(benchmark=None)))
+    return fig
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
@@ -598,10 +718,14 @@ def make_figures(
         "font.size": cfg["font_size"],
         "axes.titlesize": "medium",
     }
+    stat = read_stat_tables(tables_dir)
+    ci = _ci_index(stat["scores"])
     builders = {
-        "accuracy_vs_latency": lambda: _fig_acc_vs_latency(summ, targets, cfg),
-        "gain_vs_inter_flops": lambda: _fig_gain_vs_flops(summ, targets, cfg),
-        "zero_shot_languages": lambda: _fig_languages(langs, targets, cfg),
+        "accuracy_vs_latency": lambda: _fig_acc_vs_latency(summ, targets, cfg, ci),
+        "gain_vs_inter_flops": lambda: _fig_gain_vs_flops(summ, stat["gains"], targets, cfg),
+        "zero_shot_languages": lambda: _fig_languages(langs, targets, cfg, ci),
+        "pareto": lambda: _fig_pareto(stat["efficiency"], targets, cfg),
+        "size_interaction": lambda: _fig_size_interaction(stat["gains"], targets, cfg),
         "cost_breakdown": lambda: _fig_cost_breakdown(cells, cfg),
         "jobs_by_rule": lambda: _fig_jobs(jobs, cfg),
         "layer_sweep": lambda: _fig_layer_sweep(langs, targets, cfg),

@@ -1,10 +1,12 @@
 """A self-contained HTML report from the parquet tables and the figures.
 
-Sections: a toy-benchmark warning (when any row is toy), per target a score table (per model
+Sections: Findings first (``id="findings"``: one generated sentence per target from the gains
+and break-even tables, the noise verdict, the method, the gains table), a toy-benchmark warning (when any row is toy), per target a score table (per model
 size and inter: English, average, zero-shot average, gain over ``inter = none``, zero-shot
 minus the random-init control, with the trivial baselines in the same table), a per-language
 table and the target's figures; then training cost, inference cost, Snakemake jobs and the
-global figures. Numbers are seed means (``± std`` when several seeds exist).
+global figures and cost-effectiveness. Numbers are seed means (``± std`` when several seeds
+exist); intervals come from the gains tables (``analysis/gains.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import pandas as pd
 
 from xstilts.analysis.aggregate import read_tables, summarize_seeds
 from xstilts.analysis.controls import control_table, shortcut_note
+from xstilts.analysis.findings import NOISE, findings, fmt_gain, overall
+from xstilts.analysis.gains import read_stat_tables
 from xstilts.core.cell import inter_kind
 from xstilts.analysis.plots import (
     benchmark_tag,
@@ -44,11 +48,17 @@ FIGURE_CAPTIONS = {
     "accuracy_vs_latency": "Headline score against inference latency (p50, batch 1), one panel per "
     "target. Marker shape: model size; colour: intermediate task; grey x: random-init control; "
     "dashed lines: trivial baselines.",
-    "gain_vs_inter_flops": "Gain over no intermediate task (same model, target, seed) against the "
-    "FLOPs spent on intermediate training (log scale), one panel per target.",
+    "gain_vs_inter_flops": "Zero-shot gain over no intermediate task (paired by seed) against the "
+    "FLOPs spent on intermediate training (log scale), one panel per target; error bars: 95% "
+    "bootstrap intervals.",
     "zero_shot_languages": "Score per language (en is the training language; the rest are "
     "zero-shot), one row per target, one column per model size; black ticks: trivial baselines.",
     "cost_breakdown": "Training cost of one cell by phase, mean over targets and seeds.",
+    "pareto": "Zero-shot score against inference cost (latency p50 at batch 1; FLOPs per example), one "
+    "row per target; colour: intermediate task, marker: model size, error bars: 95% bootstrap "
+    "intervals; dashed: the Pareto front.",
+    "size_interaction": "Zero-shot gain over none against model size (non-embedding parameters, log "
+    "scale) per intermediate task, with 95% bootstrap intervals.",
     "jobs_by_rule": "Wall time of the Snakemake jobs per rule (from the benchmark files).",
     "layer_sweep": "Retrieval targets: score when the sentence embedding is the mean-pooled output "
     "of each encoder layer (0 = embeddings), mean over zero-shot languages and seeds; large "
@@ -230,28 +240,130 @@ CONTROL_WORDS = {
 }
 
 
-def _controls_section(cells: pd.DataFrame) -> str:
-    """Controls with known ground truth, gains with 95% seed intervals (analysis/controls.py)."""
-    table = control_table(cells)
+def _controls_section(gains: pd.DataFrame, toy: bool) -> str:
+    """Controls with known ground truth; gains and intervals are the gains table's."""
+    table = control_table(gains, toy)
     if table.empty:
         return ""
     headers = ["comparison", "model", "target", "inter", "gain (zero-shot avg)", "95% interval",
-               "seeds", "verdict"]
+               "p", "seeds", "verdict"]
     rows = []
     for _, r in table.iterrows():
         interval = ("&ndash;" if _isna(r["ci_low"])
                     else f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
         rows.append(("control", [CONTROL_WORDS[r["comparison"]], _e(r["model"]), _e(r["target"]),
                                  _e(r["inter"]), _score(r["gain"], signed=True), interval,
-                                 str(int(r["n_seeds"])), _e(r["verdict"])]))
+                                 _g(r["p_value"], "{:.3f}"), _seeds_cell(r), _e(r["verdict"])]))
     return (
         '<h2 id="controls">Controls (known ground truth)</h2>'
         "<p>Can this run see a known effect, and does it invent one? Pretraining's contribution "
         "on each target, and the planted intermediate tasks of the toy world (docs/controls.md): "
-        "one built to help its data-limited target, one unrelated to it. Gains are means of "
-        "per-seed paired differences of the zero-shot average, with a two-sided 95% Student-t "
-        "interval over seeds.</p>" + _table(headers, rows, left=4)
+        "one built to help its data-limited target, one unrelated to it. Gains and intervals "
+        "are the rows of the gains table (zero-shot average, paired bootstrap over test examples "
+        "and seeds, see Findings).</p>" + _table(headers, rows, left=4)
     )
+
+
+def _seeds_cell(r) -> str:
+    n = int(r["n_seeds"])
+    return f"{n}" if r["seed_level"] else f"{n} (interval: test-set noise only)"
+
+
+METHOD = (
+    "Method: every gain is a difference of zero-shot averages (languages other than en), paired "
+    "by seed. Its {conf:.0%} interval comes from a paired bootstrap ({b} resamples): in each "
+    "resample the test examples of every language are drawn with replacement once, the same draw "
+    "for every cell of the target (sentences for seqeval tagging, whose corpus F1 is recomputed "
+    "per resample; questions for QA; queries for retrieval), and the seed mean gets a Student-t "
+    "draw of its standard error over seeds (a resample of three seeds could never leave their "
+    "range). p: two-sided bootstrap p-value of no difference (below {alpha:.2f} exactly when the "
+    "interval excludes 0). “Significant” means the interval excludes 0; no correction "
+    "for the number of comparisons is made."
+)
+
+TOY_FINDINGS = (
+    "What toy numbers mean: tiny encoders on a generated world with generated languages. They can "
+    "show whether the pipeline sees a planted effect and whether it invents one (see Controls), "
+    "and how cost scales between two sizes that differ 8x in parameters. They cannot say whether "
+    "English intermediate training helps XLM-R: neither the sizes, the languages nor the tasks "
+    "are the real ones, and no toy gain predicts a real one."
+)
+
+
+def _findings_section(stat: dict, targets: list[str], toy: bool) -> str:
+    g = stat["gains"]
+    found = findings(g, stat["breakeven"], targets)
+    parts = ['<section id="findings"><h2>Findings</h2>']
+    if toy:
+        parts.append(f'<div class="note">{html.escape(TOY_FINDINGS)}</div>')
+    parts.append("<ul>" + "".join(f'<li class="finding" data-target="{html.escape(f.target)}">'
+                                  f"{html.escape(f.sentence)}</li>" for f in found) + "</ul>")
+    bottom = overall(g, found)
+    if bottom:
+        parts.append(f'<p class="overall"><strong>{html.escape(bottom)}</strong></p>')
+    if not g.empty:
+        conf, b = float(g["confidence"].iloc[0]), int(g["n_resamples"].iloc[0])
+        parts.append(f"<p><small>{html.escape(METHOD.format(conf=conf, b=b, alpha=1 - conf))}</small></p>")
+    parts.append(_gains_table(g))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+COMPARISON_WORDS = {"inter_vs_none": "inter &minus; none", "none_vs_scratch": "none &minus; scratch",
+                    "interaction_vs_smallest": "gain &minus; smallest model's gain"}
+
+
+def _gains_table(g: pd.DataFrame) -> str:
+    if g.empty:
+        return ""
+    headers = ["target", "model", "inter", "comparison", "gain [95% interval]", "p", "significant",
+               "seeds", "examples"]
+    rows = []
+    for r in g.sort_values(["target", "comparison", "params_non_embedding"], kind="stable").itertuples(index=False):
+        sig = not _isna(r.ci_low) and (r.ci_low > 0 or r.ci_high < 0)
+        rows.append(("" if r.comparison == "inter_vs_none" else "control",
+                     [_e(r.target), _e(r.model), _e(r.inter), COMPARISON_WORDS.get(r.comparison, _e(r.comparison)),
+                      fmt_gain(r.gain, r.ci_low, r.ci_high), _g(r.p_value, "{:.3f}"),
+                      "yes" if sig else f"no ({NOISE})",
+                      _seeds_cell({"n_seeds": r.n_seeds, "seed_level": r.seed_level}), str(int(r.n_examples))]))
+    return _table(headers, rows, left=4)
+
+
+def _efficiency_section(stat: dict) -> str:
+    e = stat["efficiency"]
+    parts = []
+    if not e.empty:
+        headers = ["model", "inter", "target", "seeds", "zero-shot score [95%]", "intermediate FLOPs",
+                   "intermediate device-h", "total cost FLOPs", "gain / 1e15 FLOPs", "gain / device-h",
+                   "latency p50 (ms)", "FLOPs/example"]
+        rows = []
+        for r in e.itertuples(index=False):
+            rows.append(("control" if inter_kind(r.inter).is_control else "",
+                         [_e(r.model), _e(r.inter), _e(r.target), str(int(r.n_seeds)),
+                          "&ndash;" if _isna(r.score) else fmt_gain(r.score, r.score_ci_low, r.score_ci_high).lstrip("+"),
+                          _g(r.intermediate_flops), _g(r.intermediate_device_hours), _g(r.total_cost_flops),
+                          "&ndash;" if _isna(r.gain_per_1e15_flops) else fmt_gain(
+                              r.gain_per_1e15_flops, r.gain_per_1e15_flops_ci_low, r.gain_per_1e15_flops_ci_high),
+                          "&ndash;" if _isna(r.gain_per_device_hour) else fmt_gain(
+                              r.gain_per_device_hour, r.gain_per_device_hour_ci_low, r.gain_per_device_hour_ci_high),
+                          _g(r.latency_p50_ms, "{:.2f}"), _g(r.flops_per_example)]))
+        toy = bool(e["pretraining_in_total"].any())
+        parts.append("<p>Total cost = training of both phases" + (" + the base model's MLM pretraining "
+                     "(toy: pretraining is part of the experiment)" if toy else " (pretraining excluded)")
+                     + ". Scores: zero-shot average, seed mean with its 95% bootstrap interval.</p>")
+        parts.append(_table(headers, rows, left=3))
+    b = stat["breakeven"]
+    if not b.empty:
+        headers = ["target", "small + best inter", "score", "large + none", "score", "difference [95%]",
+                   "verdict", "latency fraction", "FLOPs fraction", "seeds"]
+        rows = [("", [_e(r.target), f"{_e(r.small_model)} + {_e(r.best_inter)}", _score(r.small_score),
+                      f"{_e(r.large_model)} + none", _score(r.large_score),
+                      fmt_gain(r.difference, r.ci_low, r.ci_high), _e(r.verdict),
+                      _g(r.latency_fraction, "{:.2f}"), _g(r.flops_fraction, "{:.2f}"), str(int(r.n_seeds))])
+                for r in b.itertuples(index=False)]
+        parts.append("<h3>Break-even: does the small model with its best intermediate setting reach the "
+                     "large model without one?</h3>" + _table(headers, rows, left=2))
+    return "\n".join(parts)
 
 
 def _train_cost_section(summ: pd.DataFrame) -> str:
@@ -351,6 +463,7 @@ def make_report(
     out_html = Path(out_html)
     figures_dir = Path(figures_dir)
     cells, langs, jobs = read_tables(tables_dir)
+    stat = read_stat_tables(tables_dir)
     summ = summarize_seeds(cells)
     if targets is None:
         targets = list(dict.fromkeys(cells["target"]))
@@ -364,6 +477,7 @@ def make_report(
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}{html.escape(benchmark_tag(cells))}</h1>",
+        _findings_section(stat, targets, "toy" in benchmarks),
     ]
     if "toy" in benchmarks:
         parts.append(f'<div class="note"><strong>Toy benchmark:</strong> {TOY_NOTE}</div>')
@@ -375,13 +489,14 @@ def make_report(
         f"{real['inter'].nunique()} intermediate setting(s) "
         f"({', '.join(_e(i) for i in ordered_inters(real['inter']))}), "
         f"{len(targets)} target(s), {n_seeds} seed(s); benchmark: {_e(', '.join(benchmarks) or '?')}. "
-        "Scores are fractions (not percent), means over seeds with &plusmn; sample std. "
+        "Scores are fractions (not percent), means over seeds with &plusmn; sample std (the "
+        "\u201cseeds\u201d column says over how many); intervals are in Findings and Costs. "
         "<code>none</code> = pretrained encoder straight to the target; <code>scratch</code> = "
         "same architecture from random init (the control); zero-shot = languages other than en."
         "</p>"
     )
-    controls = _controls_section(cells)
-    parts.append('<h2>Contents</h2><ul>'
+    controls = _controls_section(stat["gains"], "toy" in benchmarks)
+    parts.append('<h2>Contents</h2><ul><li><a href="#findings">findings</a></li>'
                  + ('<li><a href="#controls">controls</a></li>' if controls else "")
                  + '<li><a href="#figures">figures</a></li>')
     for t in targets:
@@ -390,8 +505,8 @@ def make_report(
 
     parts.append(controls)
     parts.append('<h2 id="figures">Accuracy and cost</h2>')
-    for f in ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages"):
-        cap = FIGURE_CAPTIONS[f] + (f" Figure metric: {metric}." if f != "zero_shot_languages" else "")
+    for f in ("size_interaction", "pareto", "accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages"):
+        cap = FIGURE_CAPTIONS[f] + (f" Figure metric: {metric}." if f == "accuracy_vs_latency" else "")
         parts.append(_figure(figures_dir, f, out_html, embed, cap))
 
     sweep_figure_shown = False
@@ -417,7 +532,9 @@ def make_report(
                 parts.append(_figure(figures_dir, "layer_sweep", out_html, embed, FIGURE_CAPTIONS["layer_sweep"]))
                 sweep_figure_shown = True
 
-    parts.append('<h2 id="costs">Costs</h2><h3>Training (per cell, both phases)</h3>')
+    parts.append('<h2 id="costs">Costs</h2><h3>Cost-effectiveness (seed means)</h3>')
+    parts.append(_efficiency_section(stat))
+    parts.append("<h3>Training (per cell, both phases)</h3>")
     parts.append(_train_cost_section(summ))
     parts.append("<h3>Inference (per model and target, measured once per architecture)</h3>")
     parts.append(_inference_section(cells))

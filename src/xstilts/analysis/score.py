@@ -143,9 +143,7 @@ def _count_mismatch(task: str, pred: Path, label: Path, n_pred: int, n_label: in
 def _accuracy_scorer(read: Callable[[Path], list]):
     """Accuracy over one label per line; ``read`` parses a file (``.tsv`` lines or ``.jsonl``)."""
     def score(task: str, pred: Path, label: Path, lang: str) -> dict:
-        preds, golds = read(pred), read(label)
-        if len(preds) != len(golds):
-            raise _count_mismatch(task, pred, label, len(preds), len(golds), "lines")
+        preds, golds = _read_label_pair(read)(task, pred, label)
         if not golds:
             raise ScoreError(f"{task}: {label} is empty")
         return {"accuracy": M.accuracy(preds, golds), "n": len(golds)}
@@ -157,17 +155,11 @@ _score_jsonl_labels = _accuracy_scorer(_read_jsonl_labels)
 
 
 def _score_tags(task: str, pred: Path, label: Path, lang: str) -> dict:
-    preds, golds = _read_tag_sentences(pred), _read_tag_sentences(label)
-    if len(preds) != len(golds):
-        raise _count_mismatch(task, pred, label, len(preds), len(golds), "sentences")
-    for i, ((p_line, p), (g_line, g)) in enumerate(zip(preds, golds), start=1):
-        if len(p) != len(g):
-            raise ScoreError(f"{task}: sentence {i} has {len(p)} tags in {pred} (from line "
-                             f"{p_line}) but {len(g)} tags in {label} (from line {g_line})")
+    preds, golds = _read_tag_pair(task, pred, label)
     if not golds:
         raise ScoreError(f"{task}: {label} is empty")
-    out = M.seqeval_prf([g for _, g in golds], [p for _, p in preds])
-    out["n"] = sum(len(g) for _, g in golds)
+    out = M.seqeval_prf(golds, preds)
+    out["n"] = sum(len(g) for g in golds)
     return out
 
 
@@ -201,10 +193,7 @@ def _qa_scorer(evaluate: Callable[[Any, Mapping[str, str], str], dict]):
 
 def _ranking_scorer(kind: str):
     def score(task: str, pred: Path, label: Path, lang: str) -> dict:
-        golds, preds = _read_json(label), _read_json(pred)
-        for path, doc in ((label, golds), (pred, preds)):
-            if not isinstance(doc, dict) or not all(isinstance(v, list) for v in doc.values()):
-                raise ScoreError(f"{task}: {path} must hold one JSON object {{id: [ids...]}}")
+        preds, golds = _read_ranking_pair(task, pred, label)
         if not golds:
             raise ScoreError(f"{task}: {label} holds no examples")
         missing = sum(1 for k in golds if k not in preds)
@@ -233,6 +222,80 @@ SCORERS: dict[str, Callable[[str, Path, Path, str], dict]] = {
     "mewslix": _ranking_scorer("mewslix"),
     "lareqa": _ranking_scorer("lareqa"),
 }
+
+
+# --------------------------------------------------------------------------- per-example scores
+# The same files read into the shapes a family's ``example_scores`` takes (preds, golds):
+# label lines, tag sentences, ``{id: answer}`` + ``[(id, [gold answers])]``, pair lines, rankings.
+
+def _read_label_pair(read: Callable[[Path], list]):
+    def pair(task: str, pred: Path, label: Path) -> tuple[list, list]:
+        preds, golds = read(pred), read(label)
+        if len(preds) != len(golds):
+            raise _count_mismatch(task, pred, label, len(preds), len(golds), "lines")
+        return preds, golds
+    return pair
+
+
+def _read_tag_pair(task: str, pred: Path, label: Path) -> tuple[list, list]:
+    preds, golds = _read_tag_sentences(pred), _read_tag_sentences(label)
+    if len(preds) != len(golds):
+        raise _count_mismatch(task, pred, label, len(preds), len(golds), "sentences")
+    for i, ((p_line, p), (g_line, g)) in enumerate(zip(preds, golds), start=1):
+        if len(p) != len(g):
+            raise ScoreError(f"{task}: sentence {i} has {len(p)} tags in {pred} (from line "
+                             f"{p_line}) but {len(g)} tags in {label} (from line {g_line})")
+    return [p for _, p in preds], [g for _, g in golds]
+
+
+def _read_qa_pair(task: str, pred: Path, label: Path) -> tuple[dict, list]:
+    dataset, predictions = _read_json(label), _read_json(pred)
+    if not isinstance(predictions, dict):
+        raise ScoreError(f"{task}: {pred} must hold one JSON object {{question id: answer text}}")
+    try:
+        golds = [(qa["id"], [a["text"] for a in qa["answers"]])
+                 for article in dataset for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    except (KeyError, TypeError) as e:
+        raise ScoreError(f"{task}: {label} is not SQuAD-format JSON ({e!r})") from None
+    return predictions, golds
+
+
+def _read_ranking_pair(task: str, pred: Path, label: Path) -> tuple[dict, dict]:
+    golds, preds = _read_json(label), _read_json(pred)
+    for path, doc in ((label, golds), (pred, preds)):
+        if not isinstance(doc, dict) or not all(isinstance(v, list) for v in doc.values()):
+            raise ScoreError(f"{task}: {path} must hold one JSON object {{id: [ids...]}}")
+    return preds, golds
+
+
+READERS: dict[str, Callable[[str, Path, Path], tuple[Any, Any]]] = {
+    "labels": _read_label_pair(_read_lines),
+    "jsonl_labels": _read_label_pair(_read_jsonl_labels),
+    "tags": _read_tag_pair,
+    "bucc": lambda task, pred, label: (_read_lines(pred), _read_lines(label)),
+    "squad": _read_qa_pair,
+    "mlqa": _read_qa_pair,
+    "mewslix": _read_ranking_pair,
+    "lareqa": _read_ranking_pair,
+}
+
+
+def example_scores(task: str, pred_file: str | Path, label_file: str | Path, lang: str,
+                   options: Mapping[str, Any] | None = None):
+    """Per-example scores of one language of one task (fractions; the family decides what an
+    example is and how its metric combines: :class:`xstilts.analysis.stats.ExampleScores`)."""
+    from xstilts.core.registry import get_family
+
+    spec = _spec(task)
+    pred_file, label_file = Path(pred_file), Path(label_file)
+    for path in (label_file, pred_file):
+        if not path.is_file():
+            raise FileNotFoundError(f"{task}: {path} is missing")
+    preds, golds = READERS[spec.scorer](task, pred_file, label_file)
+    if not golds:
+        raise ScoreError(f"{task}: {label_file} holds no examples")
+    t = REGISTRY[task]
+    return get_family(t.family).example_scores(t, preds, golds, lang, **dict(options or {}))
 
 
 def known_tasks() -> dict:

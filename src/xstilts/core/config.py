@@ -207,6 +207,10 @@ class Config:
         return self.data["plots"]
 
     @property
+    def stats(self) -> dict:
+        return self.data["stats"]
+
+    @property
     def multitask(self) -> dict | None:
         """``multitask`` of the config (tasks, sampling, temperature), or None."""
         return self.data.get("multitask")

@@ -236,6 +236,14 @@ class Family:
         correct = [int(o == gold[i]) for i, o in zip(ids, outputs)]
         return {task.metric: float(np.mean(correct)) if correct else float("nan"), "n": len(correct)}
 
+    def example_scores(self, task, preds: list, golds: list, lang: str, **options):
+        """Per-example scores of a submission file against its labels, as read by
+        ``analysis.score.READERS`` (here: one label per line, accuracy per example); the
+        paired bootstrap of the gains resamples them (``analysis.stats.ExampleScores``)."""
+        from xstilts.analysis.stats import ExampleScores
+
+        return ExampleScores.mean([float(p == g) for p, g in zip(preds, golds, strict=True)])
+
     # ---- trivial baselines ----------------------------------------------------------------
     def baselines(self, task, train: list[dict], evals: dict[str, list[dict]], **options) -> dict:
         """``{baseline name: {lang: score}}`` of non-neural baselines (see ``xstilts.analysis.baselines``)."""

@@ -202,6 +202,20 @@ class QA(Family):
         e, f = float(np.mean(em)), float(np.mean(f1))
         return {task.metric: (e + f) / 2, "exact_match": e, "f1": f, "n": len(em)}
 
+    def example_scores(self, task, preds, golds, lang, **options):
+        """One example per gold question: (EM + F1) / 2, the headline; an unanswered question
+        scores 0 (as the official script)."""
+        from xstilts.analysis.stats import ExampleScores
+
+        values = []
+        for qid, answers in golds:
+            if qid not in preds:
+                values.append(0.0)
+                continue
+            e, f = answer_em_f1(task, preds[qid], answers, lang)
+            values.append((e + f) / 2)
+        return ExampleScores.mean(values)
+
     # ---- trivial baselines ----------------------------------------------------------------
     def baselines(self, task, train, evals, **options):
         length = answer_length(train)

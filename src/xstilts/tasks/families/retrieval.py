@@ -370,6 +370,11 @@ class Retrieval(Family):
     def gold(self, task, examples, search=None, **_):
         return self.strategy(task, search).gold(examples)
 
+    def example_scores(self, task, preds, golds, lang, search=None, **_):
+        """Per query (Tatoeba: one source sentence; ranking: one query); BUCC per source
+        sentence of a gold or mined pair, whose counts recompute the mining F1."""
+        return self.strategy(task, search).example_scores(preds, golds)
+
     # ---- inference profile ----------------------------------------------------------------
     def search_cost(self, task, feats, hidden: int, repeats: int = 5, **options) -> dict:
         """Wall time of the search over one language's features (similarities, top-k or
@@ -456,6 +461,12 @@ class Search:
     def submission(self, ids, outputs) -> str:
         raise NotImplementedError
 
+    def example_scores(self, preds, golds):
+        """Per-example scores of the submission file (``analysis.score.READERS`` shapes)."""
+        from xstilts.analysis.stats import ExampleScores
+
+        return ExampleScores.mean([float(p == g) for p, g in zip(preds, golds, strict=True)])
+
 
 class Nearest(Search):
     """Tatoeba: each source sentence retrieves its nearest target by cosine; accuracy."""
@@ -525,6 +536,21 @@ class Mine(Search):
     def submission(self, ids, outputs):
         return _lines(f"{s}\t{t}" for s, t in zip(ids, outputs))
 
+    def example_scores(self, preds, golds):
+        """One example per source sentence of a gold or mined pair: (correct, mined, gold)
+        pairs, sets as ``metrics.bucc_prf``; the F1 of their sums is the mining F1."""
+        from xstilts.analysis.stats import ExampleScores
+
+        gold = {tuple(line.split("\t")) for line in golds}
+        pred = {tuple(line.split("\t")) for line in preds}
+        sources = sorted({p[0] for p in gold | pred})
+        row = {s: k for k, s in enumerate(sources)}
+        counts = np.zeros((len(sources), 3))
+        for col, pairs in ((0, gold & pred), (1, pred), (2, gold)):
+            for p in pairs:
+                counts[row[p[0]], col] += 1
+        return ExampleScores(counts, "f1", tuple(sources))
+
 
 class Rank(Search):
     """LAReQA, Mewsli-X: each query ranks the candidate pool by cosine; mAP@20."""
@@ -554,6 +580,13 @@ class Rank(Search):
 
     def submission(self, ids, outputs):
         return json.dumps({i: list(o) for i, o in zip(ids, outputs)})
+
+    def example_scores(self, preds, golds):
+        """AP@20 per gold query (a query without a ranking scores 0)."""
+        from xstilts.analysis.stats import ExampleScores
+
+        return ExampleScores.mean([M.average_precision_at_k(t, preds.get(q, []), MAP_K)
+                                   for q, t in golds.items()])
 
 
 SEARCHES: dict[str, Search] = {s.name: s for s in (Nearest(), Mine(), Rank())}

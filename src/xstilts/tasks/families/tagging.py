@@ -239,6 +239,28 @@ class Tagging(Family):
         return {**out, "n": len(golds), "words": words,
                 "fallback_words": words - self.predicted_words(feats)}
 
+    def example_scores(self, task, preds, golds, lang, **options):
+        """One example per sentence.  Seqeval F1 is a corpus statistic, so each sentence keeps
+        its counts (true-positive, predicted and gold chunks) and a resample recomputes the
+        corpus F1 from their sums; chunks come from the whole corpus, as seqeval reads it, and
+        belong to the sentence they end in.  Word accuracy: (correct words, words)."""
+        from xstilts.analysis.stats import ExampleScores
+
+        if task.metric == "accuracy":
+            return ExampleScores(np.array([[sum(g == p for g, p in zip(gs, ps)), len(gs)]
+                                           for gs, ps in zip(golds, preds, strict=True)], dtype=float), "ratio")
+        if task.metric != "f1":
+            raise ValueError(f"tagging has no metric {task.metric!r} (f1 | accuracy)")
+        # sentence k occupies flat positions starts[k] .. starts[k] + len - 1 (an "O" between)
+        starts = np.cumsum([0] + [len(g) + 1 for g in golds])[:-1]
+        gold = set(M.seqeval_entities([list(g) for g in golds]))
+        pred = set(M.seqeval_entities([list(p) for p in preds]))
+        counts = np.zeros((len(golds), 3))
+        for col, chunks in ((0, gold & pred), (1, pred), (2, gold)):
+            for _, _, end in chunks:
+                counts[np.searchsorted(starts, end, side="right") - 1, col] += 1
+        return ExampleScores(counts, "f1")
+
     # ---- trivial baselines ----------------------------------------------------------------
     def baselines(self, task, train, evals, **options):
         """Majority tag of the English training set for every word; the majority tag of each
