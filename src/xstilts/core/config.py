@@ -199,6 +199,11 @@ class Config:
         res.update(self.model(model).get("resources", {}))
         return res
 
+    @property
+    def on_missing_data(self) -> str:
+        """``skip`` or ``fail``: what prefetch does with a split it could not get."""
+        return self.data["data"]["on_missing_data"]
+
     def local_root(self, task: str) -> str | None:
         data = self.data.get("data", {})
         if task in data.get("tasks", {}):

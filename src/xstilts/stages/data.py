@@ -1,7 +1,10 @@
 """Reading task data (Hub or a local mirror) and the tokenized cache.
 
 A ``Source`` is read from the Hugging Face Hub at its pinned revision, or, when a local root is
-given, from ``<root>/<repo>/<config>/<split>.parquet`` (or ``.jsonl``) in the same schema, or
+given, from ``<root>/<repo>/<config>/<split>.parquet`` (or ``.jsonl``) in the same schema (or
+the Hub's own layout, as ``hf download <repo> --repo-type dataset --local-dir <root>/<repo>``
+writes it: ``<config>/<split>-00000-of-00001.parquet`` shards, ``data/`` sub-folders, the
+repository's one config name such as ``plain_text/`` for a source without a config), or
 ``.tsv``: one example per line, ``tokens<TAB>tags`` (space-separated; CCGbank-style tagging
 data, read as rows ``{"tokens": str, "tags": str}``).  A source marked ``local_only`` (licensed
 data) must come from a local root.  The
@@ -30,15 +33,45 @@ class DataError(RuntimeError):
     pass
 
 
-def local_file(root: str | os.PathLike, src: Source) -> Path:
-    base = Path(root) / src.repo / (src.config or "default")
+def _split_files(folder: Path, split: str) -> list[Path]:
+    """The files of one split in one folder: ``<split>.<ext>``, or the Hub's shards
+    ``<split>-00000-of-00003.parquet`` (all shards, in order)."""
     for ext in LOCAL_FORMATS:
-        path = base / f"{src.split}{ext}"
-        if path.exists():
-            return path
+        path = folder / f"{split}{ext}"
+        if path.is_file():
+            return [path]
+    return sorted(folder.glob(f"{split}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].parquet"))
+
+
+def _config_folders(repo_dir: Path, config: str | None) -> list[Path]:
+    """Where a config's files may lie, xstilts' layout first, then the Hub's: ``<config>/``,
+    ``data/<config>/``; a repository without configs (``config`` None) keeps its files in
+    ``default/``, ``data/``, the repository root, or its one named config (``plain_text/`` in
+    ``rajpurkar/squad``)."""
+    if config:
+        return [repo_dir / config, repo_dir / "data" / config]
+    named = sorted(d for d in repo_dir.iterdir() if d.is_dir() and not d.name.startswith(".")
+                   and d.name not in ("default", "data")) if repo_dir.is_dir() else []
+    return [repo_dir / "default", repo_dir / "data", repo_dir] + (named if len(named) == 1 else [])
+
+
+def local_files(root: str | os.PathLike, src: Source) -> list[Path]:
+    """The mirror files of one split (several for a sharded Hub download)."""
+    repo_dir = Path(root) / src.repo
+    for folder in _config_folders(repo_dir, src.config):
+        files = _split_files(folder, src.split) if folder.is_dir() else []
+        if files:
+            return files
+    base = repo_dir / (src.config or "default")
     raise DataError(
-        f"{src.describe()}: no local file {base}/{src.split}.parquet (or .jsonl, .tsv) under the "
-        f"local root {root!s}" + (f". {src.local_only}" if src.local_only else ""))
+        f"{src.describe()}: no local file {base}/{src.split}.parquet (or .jsonl, .tsv, or the "
+        f"Hub's {src.split}-00000-of-00001.parquet shards, also under data/) under the local "
+        f"root {root!s}" + (f". {src.local_only}" if src.local_only else ""))
+
+
+def local_file(root: str | os.PathLike, src: Source) -> Path:
+    """The first mirror file of one split (see :func:`local_files`)."""
+    return local_files(root, src)[0]
 
 
 LOCAL_FORMATS = (".parquet", ".jsonl", ".tsv")
@@ -128,8 +161,9 @@ def _read_one(src: Source, local_root: str | None) -> tuple[list[dict], str]:
         raise DataError(f"{src.describe()} is not on the Hugging Face Hub and no local path is "
                         f"configured. {src.local_only}")
     if local_root:
-        path = local_file(local_root, src)
-        return read_local(path), str(path)
+        files = local_files(local_root, src)
+        return [r for f in files for r in read_local(f)], str(files[0]) + (
+            f" (+{len(files) - 1} shards)" if len(files) > 1 else "")
     return read_hub(src), src.describe()
 
 
@@ -143,9 +177,9 @@ def expand_configs(task: Task, src: Source, local_root: str | None) -> Source:
 
     if local_root:
         base = Path(local_root) / src.repo
-        every = sorted(d.name for d in base.iterdir()
-                       if any((d / f"{src.split}{ext}").exists() for ext in LOCAL_FORMATS)
-                       ) if base.is_dir() else []
+        folders = [d for top in (base, base / "data") if top.is_dir() for d in top.iterdir()
+                   if d.is_dir() and d.name != "data"]
+        every = sorted({d.name for d in folders if _split_files(d, src.split)})
         if not every:
             raise DataError(f"{src.describe()}: no config under {base} holds a {src.split} split")
     else:

@@ -1,0 +1,129 @@
+"""``xstilts data check``: before any job, whether every split and model the grid needs is in
+the local mirror or the Hugging Face cache, and what is still to fetch or to provide.
+
+No network and no dataset loading: a split counts as present when its mirror files exist
+(:func:`xstilts.stages.data.local_files`, the Hub's sharded layout included) or when the
+datasets cache holds its config (``$HF_DATASETS_CACHE/<owner>___<name>/<config>``, written by
+``xstilts prefetch``); a model when it is a local folder or its snapshot at the pinned revision
+is in the hub cache.  Every missing item is listed at once; the exit status is 1 when any is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from xstilts.core.registry import get_task
+from xstilts.stages.data import DataError, expand_configs, local_files, source_parts
+from xstilts.stages.prefetch import task_sources
+
+OK, FETCH, PROVIDE = "ok", "fetch", "provide"
+
+
+@dataclass(frozen=True)
+class Check:
+    task: str  # task, or "model:<name>" / "tokenizer:<name>"
+    part: str  # train / dev / test-<lang> / snapshot
+    status: str  # OK, FETCH (prefetch gets it) or PROVIDE (local data needed)
+    where: str  # the file / cache folder found, or what is missing
+
+
+def _hf_dirs() -> tuple[Path, Path]:
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    hub = Path(os.environ.get("HF_HUB_CACHE") or home / "hub")
+    ds = Path(os.environ.get("HF_DATASETS_CACHE") or home / "datasets")
+    return hub, ds
+
+
+def model_snapshot(repo: str, revision: str | None) -> Path | None:
+    """The hub-cache snapshot folder of a model at a revision (a commit or a ref), or None."""
+    hub, _ = _hf_dirs()
+    repo_dir = hub / ("models--" + repo.replace("/", "--"))
+    rev = revision or "main"
+    ref = repo_dir / "refs" / rev
+    commit = ref.read_text().strip() if ref.is_file() else rev
+    snap = repo_dir / "snapshots" / commit
+    return snap if snap.is_dir() and any(snap.glob("*.safetensors")) else None
+
+
+def cached_split(repo: str, config: str | None) -> Path | None:
+    """The datasets-cache folder of a Hub dataset config, or None."""
+    _, ds = _hf_dirs()
+    folder = ds / repo.replace("/", "___") / (config or "default")
+    return folder if folder.is_dir() and any(folder.iterdir()) else None
+
+
+def check(cfg) -> list[Check]:
+    out: list[Check] = []
+    models: dict[tuple, list[str]] = {}
+    for kind, names, spec_of in (("model", cfg.models, cfg.model), ("tokenizer", cfg.tokenizers, cfg.tokenizer)):
+        for name in names:
+            spec = spec_of(name)
+            models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"{kind}:{name}")
+    if not cfg.is_toy:
+        for (repo, rev), used in models.items():
+            if Path(repo).is_dir():
+                out.append(Check(",".join(used), "snapshot", OK, f"local folder {repo}"))
+                continue
+            snap = model_snapshot(repo, rev)
+            out.append(Check(",".join(used), "snapshot", OK if snap else FETCH,
+                             str(snap) if snap else f"{repo}@{rev} not in {_hf_dirs()[0]}"))
+    for name in cfg.data_tasks():
+        task, root = get_task(name), cfg.local_root(name)
+        for part, whole in task_sources(name, name in cfg.targets):
+            if cfg.is_toy:
+                part_langs = [p for p in (part,) if not p.startswith("test-")
+                              or p[5:] in task.eval_languages(cfg.toy_languages)]
+                if not part_langs:
+                    continue
+            if not root and whole.local_only:
+                out.append(Check(name, part, PROVIDE, whole.local_only))
+                continue
+            try:
+                expanded = expand_configs(task, whole, root)
+            except DataError as err:
+                out.append(Check(name, part, PROVIDE, str(err)))
+                continue
+            for src, _ in source_parts(expanded):
+                if root:
+                    try:
+                        files = local_files(root, src)
+                        out.append(Check(name, part, OK, str(files[0]) + (
+                            f" (+{len(files) - 1})" if len(files) > 1 else "")))
+                    except DataError:
+                        out.append(Check(name, part, PROVIDE,
+                                     f"{src.describe()} not in the mirror {root}/{src.repo}/"))
+                    continue
+                hit = cached_split(src.repo, src.config)
+                out.append(Check(name, part, OK if hit else FETCH, str(hit) if hit else
+                                 f"{src.describe()} not in {_hf_dirs()[1]}"))
+    return out
+
+
+def format_checks(checks: list[Check], config: str) -> str:
+    lines = [f"{'task':<16} {'part':<14} {'status':<8} where / what"]
+    lines += [f"{c.task:<16} {c.part:<14} {c.status:<8} {c.where}" for c in checks]
+    n = {s: sum(c.status == s for c in checks) for s in (OK, FETCH, PROVIDE)}
+    lines.append(f"\n{len(checks)} items: {n[OK]} present, {n[FETCH]} to fetch, {n[PROVIDE]} need local data")
+    if n[FETCH]:
+        lines.append(f"to fetch (on a host with network): xstilts prefetch --config {config}")
+    provide = sorted({c.task for c in checks if c.status == PROVIDE})
+    if provide:
+        lines.append("to provide: a local mirror per task (config data.tasks.<task>: <root>, files "
+                     "<root>/<repo>/<config>/<split>.parquet or the Hub's sharded layout) for "
+                     + ", ".join(provide))
+    return "\n".join(lines) + "\n"
+
+
+def run(cfg, out: str | None = None) -> None:
+    """The ``data check`` command: prints the table; exits 1 when anything is missing."""
+    checks = check(cfg)
+    text = format_checks(checks, str(cfg.source))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    if any(c.status != OK for c in checks):
+        sys.exit(1)
