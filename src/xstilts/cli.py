@@ -132,6 +132,11 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f"xstilts: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        if type(err).__name__ != "ModelMissingError":  # user input (cache state), not a bug
+            raise
+        print(f"xstilts {args.stage}: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -405,6 +405,12 @@ def make_report(
         note = shortcut_note(t, "toy" if "toy" in benchmarks else "")
         if note:
             parts.append(f'<div class="note"><strong>{html.escape(t)}:</strong> {note}</div>')
+        if "partial_average" in dt and dt["partial_average"].fillna(False).astype(bool).any():
+            n_langs = int(dt["n_languages"].max())
+            parts.append(f'<div class="note"><strong>Partial average:</strong> {html.escape(t)} was '
+                         f"evaluated in a subset of its benchmark languages (config "
+                         f"<code>languages.{html.escape(t)}</code>, {n_langs} language(s)): its "
+                         "averages are not comparable with published full-benchmark numbers.</div>")
         parts.append("<h3>Scores</h3>")
         parts.append(_scores_section(summ, t))
         parts.append("<h3>Per language</h3>")

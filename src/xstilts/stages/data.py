@@ -275,7 +275,7 @@ def run(cfg, tokenizer: str, task: str, out: str | None = None) -> None:
     t = bound.task
     parts = [] if t.zero_shot else [paths.TRAIN, paths.DEV]
     if "target" in t.roles and task in cfg.targets:
-        parts += [paths.test_part(lang) for lang in t.eval_languages(cfg.toy_languages)]
+        parts += [paths.test_part(lang) for lang in cfg.eval_languages(task)]
     tok = load_tokenizer(paths.tokenizer_dir(tokenizer))
     out = out or paths.data_dir(tokenizer, task)
     m = prepare(t, tok, out, parts, cfg.local_root(task), bound.max_length,

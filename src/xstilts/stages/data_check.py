@@ -72,12 +72,7 @@ def check(cfg) -> list[Check]:
                              str(snap) if snap else f"{repo}@{rev} not in {_hf_dirs()[0]}"))
     for name in cfg.data_tasks():
         task, root = get_task(name), cfg.local_root(name)
-        for part, whole in task_sources(name, name in cfg.targets):
-            if cfg.is_toy:
-                part_langs = [p for p in (part,) if not p.startswith("test-")
-                              or p[5:] in task.eval_languages(cfg.toy_languages)]
-                if not part_langs:
-                    continue
+        for part, whole in task_sources(name, cfg.eval_languages(name) if name in cfg.targets else None):
             if not root and whole.local_only:
                 out.append(Check(name, part, PROVIDE, whole.local_only))
                 continue

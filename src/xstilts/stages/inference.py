@@ -65,7 +65,7 @@ def run(cfg, model: str, target: str, out: str | None = None) -> dict:
     net.add_head(task, family)
     tok = load_tokenizer(paths.tokenizer_dir(cfg.tokenizer_of(model)))
     data = paths.data_dir(cfg.tokenizer_of(model), target)
-    langs = task.eval_languages(cfg.toy_languages)
+    langs = cfg.eval_languages(task.name)
     feats = read_features(paths.data_test(data, ENGLISH if ENGLISH in langs else langs[0]))
     longest = max(len(s) for f in feats for s in f["seqs"])
     seq_len = min(int(cfg.max_length(target)), longest)

@@ -80,13 +80,13 @@ class Plan:
                 "local_models": self.local_models, "needs_local": self.needs_local}
 
 
-def task_sources(task_name: str, target: bool) -> list[tuple[str, Source]]:
+def task_sources(task_name: str, languages: list[str] | None) -> list[tuple[str, Source]]:
     """``(part, Source)`` of every split a task's jobs read: train and dev, plus the test split
-    of every evaluation language of a target (real benchmark languages)."""
+    of every evaluation language of a target (``languages``; None: not a target)."""
     task = get_task(task_name)
     out = [("train", task.train), ("dev", task.dev)]
-    if target:
-        out += [(f"test-{lang}", task.test_source(lang)) for lang in task.eval_languages(None)]
+    if languages is not None:
+        out += [(f"test-{lang}", task.test_source(lang)) for lang in languages]
     return [(part, src) for part, src in out if src is not None]
 
 
@@ -113,7 +113,7 @@ def plan(cfg) -> Plan:
         if root:
             p.local[task] = root
             continue
-        for part, whole in task_sources(task, task in cfg.targets):
+        for part, whole in task_sources(task, cfg.eval_languages(task) if task in cfg.targets else None):
             if whole.local_only:  # licensed or not on the Hub: explained, not fetched
                 p.needs_local[task] = whole.local_only
                 continue
