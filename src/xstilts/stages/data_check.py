@@ -10,14 +10,13 @@ is in the hub cache.  Every missing item is listed at once; the exit status is 1
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from xstilts.core.registry import get_task
 from xstilts.stages.data import DataError, expand_configs, local_files, source_parts
-from xstilts.stages.prefetch import task_sources
+from xstilts.stages.prefetch import cached_split, hf_dirs, model_snapshot, task_sources
 
 OK, FETCH, PROVIDE = "ok", "fetch", "provide"
 
@@ -28,31 +27,6 @@ class Check:
     part: str  # train / dev / test-<lang> / snapshot
     status: str  # OK, FETCH (prefetch gets it) or PROVIDE (local data needed)
     where: str  # the file / cache folder found, or what is missing
-
-
-def _hf_dirs() -> tuple[Path, Path]:
-    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    hub = Path(os.environ.get("HF_HUB_CACHE") or home / "hub")
-    ds = Path(os.environ.get("HF_DATASETS_CACHE") or home / "datasets")
-    return hub, ds
-
-
-def model_snapshot(repo: str, revision: str | None) -> Path | None:
-    """The hub-cache snapshot folder of a model at a revision (a commit or a ref), or None."""
-    hub, _ = _hf_dirs()
-    repo_dir = hub / ("models--" + repo.replace("/", "--"))
-    rev = revision or "main"
-    ref = repo_dir / "refs" / rev
-    commit = ref.read_text().strip() if ref.is_file() else rev
-    snap = repo_dir / "snapshots" / commit
-    return snap if snap.is_dir() and any(snap.glob("*.safetensors")) else None
-
-
-def cached_split(repo: str, config: str | None) -> Path | None:
-    """The datasets-cache folder of a Hub dataset config, or None."""
-    _, ds = _hf_dirs()
-    folder = ds / repo.replace("/", "___") / (config or "default")
-    return folder if folder.is_dir() and any(folder.iterdir()) else None
 
 
 def check(cfg) -> list[Check]:
@@ -69,7 +43,7 @@ def check(cfg) -> list[Check]:
                 continue
             snap = model_snapshot(repo, rev)
             out.append(Check(",".join(used), "snapshot", OK if snap else FETCH,
-                             str(snap) if snap else f"{repo}@{rev} not in {_hf_dirs()[0]}"))
+                             str(snap) if snap else f"{repo}@{rev} not in {hf_dirs()[0]}"))
     for name in cfg.data_tasks():
         task, root = get_task(name), cfg.local_root(name)
         for part, whole in task_sources(name, cfg.eval_languages(name) if name in cfg.targets else None):
@@ -93,7 +67,7 @@ def check(cfg) -> list[Check]:
                     continue
                 hit = cached_split(src.repo, src.config)
                 out.append(Check(name, part, OK if hit else FETCH, str(hit) if hit else
-                                 f"{src.describe()} not in {_hf_dirs()[1]}"))
+                                 f"{src.describe()} not in {hf_dirs()[1]}"))
     return out
 
 

@@ -123,6 +123,31 @@ def plan(cfg) -> Plan:
     return p
 
 
+def hf_dirs() -> tuple[Path, Path]:
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    hub = Path(os.environ.get("HF_HUB_CACHE") or home / "hub")
+    ds = Path(os.environ.get("HF_DATASETS_CACHE") or home / "datasets")
+    return hub, ds
+
+
+def model_snapshot(repo: str, revision: str | None) -> Path | None:
+    """The hub-cache snapshot folder of a model at a revision (a commit or a ref), or None."""
+    hub, _ = hf_dirs()
+    repo_dir = hub / ("models--" + repo.replace("/", "--"))
+    rev = revision or "main"
+    ref = repo_dir / "refs" / rev
+    commit = ref.read_text().strip() if ref.is_file() else rev
+    snap = repo_dir / "snapshots" / commit
+    return snap if snap.is_dir() and any(snap.glob("*.safetensors")) else None
+
+
+def cached_split(repo: str, config: str | None) -> Path | None:
+    """The datasets-cache folder of a Hub dataset config, or None."""
+    _, ds = hf_dirs()
+    folder = ds / repo.replace("/", "___") / (config or "default")
+    return folder if folder.is_dir() and any(folder.iterdir()) else None
+
+
 def _check_online() -> None:
     on = [v for v in OFFLINE_VARS if os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")]
     if on:
@@ -159,9 +184,16 @@ def fetch(p: Plan, log=print, on_missing: str = "fail") -> dict:
     for task, hint in sorted(p.needs_local.items()):
         manifest["missing"].append({"kind": "local-data", "name": task, "used_by": [task],
                                     "reason": hint})
-    if p.models or p.datasets:
+    cached = {item: model_snapshot(item.repo, item.revision) for item in p.models}
+    if any(path is None for path in cached.values()) or p.datasets:
         _check_online()
     for item in p.models:
+        if cached[item] is not None:  # already in the cache at this revision: no download
+            files = sorted(str(f.relative_to(cached[item])) for f in cached[item].rglob("*") if f.is_file())
+            manifest["models"].append({**asdict(item), "resolved": cached[item].name,
+                                       "path": str(cached[item]), "files": files, "cached": True})
+            log(f"model {item.repo}@{item.revision}: in the cache ({cached[item]})")
+            continue
         try:
             manifest["models"].append(fetch_model(item))
             log(f"model {item.repo}@{item.revision}: ok")
