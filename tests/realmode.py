@@ -38,10 +38,11 @@ def _write_shard(rows: list[dict], folder: Path, split: str, index: int = 0, tot
     return path
 
 
-def hub_mirror(toy_hub: Path, out: Path, languages: dict[str, dict[str, str]]) -> Path:
+def hub_mirror(toy_hub: Path, out: Path, languages: dict[str, dict[str, str]],
+               drop: tuple[str, ...] = ()) -> Path:
     """The toy mirror at ``toy_hub`` in the Hub's layout under ``out``; ``languages``: target ->
-    {toy language: real language} (the only toy languages kept)."""
-    toy_langs = {toy for m in languages.values() for toy in m}
+    {toy language: real language}; configs of the toy languages (and ``drop``) are left out."""
+    toy_langs = {toy for m in languages.values() for toy in m} | set(drop)
     for f in sorted(toy_hub.rglob("*")):
         if not f.is_file() or f.suffix not in (".parquet", ".jsonl", ".tsv"):
             continue

@@ -266,20 +266,77 @@ def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: s
     return manifest
 
 
+def parts_of(cfg, task: str) -> list[str]:
+    """The parts ``prepare`` writes for a task of the grid: train/dev (none for a zero-shot
+    target), and the test language of a target."""
+    t = cfg.bound(task, cfg.phase_of(task)).task
+    parts = [] if t.zero_shot else [paths.TRAIN, paths.DEV]
+    if "target" in t.roles and task in cfg.targets:
+        parts += [paths.test_part(lang) for lang in cfg.eval_languages(task)]
+    return parts
+
+
+def part_source(task: Task, part: str) -> Source | None:
+    if part == "train":
+        return task.train
+    if part == "dev":
+        return task.dev
+    return task.test_source(part[len("test-"):])
+
+
+def input_files(cfg, task: str) -> list[str]:
+    """The local mirror files ``prepare`` reads for a task (none for Hub data: its revision is
+    in :func:`input_sources`); a split missing from the mirror is left to ``prepare``'s error."""
+    from xstilts.core.registry import get_task
+
+    root, t = cfg.local_root(task), get_task(task)
+    if not root:
+        return []
+    files: list[str] = []
+    for part in parts_of(cfg, task):
+        src = part_source(t, part)
+        try:
+            files += [str(f) for one, _ in source_parts(expand_configs(t, src, root))
+                      for f in local_files(root, one)]
+        except DataError:
+            continue
+    return sorted(set(files))
+
+
+def input_sources(cfg, task: str) -> list[str]:
+    """Every split ``prepare`` reads for a task, with its pinned Hub revision."""
+    from xstilts.core.registry import get_task
+
+    t = get_task(task)
+    return [f"{part}={part_source(t, part).describe()}" for part in parts_of(cfg, task)]
+
+
+def _file_digest(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def run(cfg, tokenizer: str, task: str, out: str | None = None) -> None:
     """The ``prepare`` stage: tokenize one task (train/dev, and the test languages of a target of
-    the grid) into the cache shared by every model of ``tokenizer``."""
+    the grid) into the cache shared by every model of ``tokenizer``; its manifest records the
+    mirror files it read (with their sha256) and the Hub sources with their revisions."""
     from xstilts.stages.models import load_tokenizer
 
     bound = cfg.bound(task, cfg.phase_of(task))
     t = bound.task
-    parts = [] if t.zero_shot else [paths.TRAIN, paths.DEV]
-    if "target" in t.roles and task in cfg.targets:
-        parts += [paths.test_part(lang) for lang in cfg.eval_languages(task)]
+    parts = parts_of(cfg, task)
     tok = load_tokenizer(paths.tokenizer_dir(tokenizer))
     out = out or paths.data_dir(tokenizer, task)
     m = prepare(t, tok, out, parts, cfg.local_root(task), bound.max_length,
                 int(bound.hparams["dev_size"]), seed=0, options=bound.options)
+    m["inputs"] = {"files": {f: _file_digest(f) for f in input_files(cfg, task)},
+                   "sources": input_sources(cfg, task)}
+    write_json(m, paths.manifest_file(out))
     log(f"{task}: " + ", ".join(f"{p} {v['examples']}" for p, v in m["parts"].items()))
 
 
@@ -299,8 +356,4 @@ def task_with_labels(task: Task, data_dir: str | os.PathLike) -> Task:
 
 
 def _describe_part(task: Task, part: str) -> str:
-    if part == "train":
-        return task.train.describe()
-    if part == "dev":
-        return task.dev.describe()
-    return task.test_source(part[len("test-"):]).describe()
+    return part_source(task, part).describe()

@@ -96,3 +96,53 @@ def run(cfg, out: str | None = None) -> None:
     sys.stdout.write(text)
     if any(c.status != OK for c in checks):
         sys.exit(1)
+
+
+def missing_data(cfg, manifest: str | None = None) -> dict[str, str]:
+    """What the grid cannot read, as ``{task or "model:<name>": one-line reason}``: a split
+    absent from its local mirror, licensed data without a local path, and (once prefetch has
+    run) every item its manifest lists as not fetched.  Hub data not yet prefetched is not
+    missing: the ``prefetch`` job gets it."""
+    import json
+
+    from xstilts.stages.prefetch import describe_missing, manifest_path
+
+    out: dict[str, str] = {}
+    for c in check(cfg):
+        if c.status == PROVIDE and not c.task.startswith(("model:", "tokenizer:")):
+            out.setdefault(c.task, f"{c.part}: {c.where}")
+    f = Path(manifest or manifest_path())
+    if not cfg.is_toy and f.is_file():
+        for m in json.loads(f.read_text()).get("missing", []):
+            for user in m["used_by"]:
+                key = user if user.startswith(("model:", "tokenizer:")) else user.split(":")[0]
+                out.setdefault(key, describe_missing(m))
+    return out
+
+
+def cell_missing(cfg, cell, missing: dict[str, str]) -> str | None:
+    """Why a cell cannot run (the first of its tasks or its model that is missing), or None."""
+    tok = cfg.tokenizer_of(cell.model)
+    for key in (f"model:{cell.model}", f"tokenizer:{tok}", cell.target,
+                *(cell.inter.tasks if cell.inter.trains else ())):
+        if key in missing:
+            return f"{key}: {missing[key]}"
+    return None
+
+
+def split_cells(cfg, cells: list, missing: dict[str, str]) -> tuple[list, list[tuple]]:
+    """``(cells that can run, [(left-out cell, reason)])``."""
+    keep, left = [], []
+    for cell in cells:
+        why = cell_missing(cfg, cell, missing)
+        (left.append((cell, why)) if why else keep.append(cell))
+    return keep, left
+
+
+def missing_message(cfg, missing: dict[str, str]) -> str:
+    lines = "\n  ".join(f"{k}: {v}" for k, v in sorted(missing.items()))
+    config = str(cfg.source) if Path(str(cfg.source)).is_file() else "<config>"
+    return (f"{len(missing)} task(s)/model(s) of the grid have no data (data.on_missing_data: "
+            f"{cfg.on_missing_data}):\n  {lines}\nProvide them (a local mirror: data.tasks.<task>; "
+            f"`xstilts data check --config {config}` lists every file), or set "
+            "data.on_missing_data: skip to leave their cells out.")
