@@ -40,11 +40,11 @@ if MISSING and CFG.on_missing_data == "fail":
 CELLS, LEFT_OUT = split_cells(CFG, CELLS, MISSING)
 for _cell, _why in LEFT_OUT:
     print(f"xstilts: left out {'/'.join(map(str, _cell.key))}: {_why}", file=sys.stderr)
-if not LEFT_OUT and os.path.exists(f"{P.RESULTS}/left_out.json"):
-    os.remove(f"{P.RESULTS}/left_out.json")
+if not LEFT_OUT and os.path.exists(P.left_out_file()):
+    os.remove(P.left_out_file())
 if LEFT_OUT:
-    os.makedirs(P.RESULTS, exist_ok=True)
-    with open(f"{P.RESULTS}/left_out.json", "w") as fh:
+    os.makedirs(os.path.dirname(P.left_out_file()), exist_ok=True)
+    with open(P.left_out_file(), "w") as fh:
         json.dump({"cells": {"/".join(map(str, c.key)): why for c, why in LEFT_OUT},
                    "how": missing_message(CFG, MISSING)}, fh, indent=2)
 TARGETS = list(dict.fromkeys(c.target for c in CELLS))  # the targets with a cell left

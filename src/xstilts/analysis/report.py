@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -21,6 +22,7 @@ import pandas as pd
 
 from xstilts.analysis.aggregate import read_tables, summarize_seeds
 from xstilts.analysis.controls import control_table, shortcut_note
+from xstilts.core import paths
 from xstilts.core.cell import inter_kind
 from xstilts.analysis.plots import (
     benchmark_tag,
@@ -380,6 +382,12 @@ def make_report(
         "same architecture from random init (the control); zero-shot = languages other than en."
         "</p>"
     )
+    left_out = Path(paths.left_out_file(str(tables_dir)))
+    if left_out.is_file():  # data.on_missing_data: skip left cells out
+        lo = json.loads(left_out.read_text())
+        items = "".join(f"<li><code>{_e(c)}</code>: {_e(why)}</li>" for c, why in lo["cells"].items())
+        parts.append(f'<div class="note"><strong>Left out for missing data ({len(lo["cells"])} '
+                     f"cells):</strong><ul>{items}</ul>{_e(lo['how'])}</div>")
     controls = _controls_section(cells)
     parts.append('<h2>Contents</h2><ul>'
                  + ('<li><a href="#controls">controls</a></li>' if controls else "")
