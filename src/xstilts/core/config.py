@@ -194,6 +194,11 @@ class Config:
     def toy_languages(self) -> list[str] | None:
         return list(self.toy["languages"]) if self.is_toy else None
 
+    def micro_batch_size(self, model: str) -> int | None:
+        """Examples per forward/backward pass of a model (gradient accumulation up to the
+        batch size); None: the whole batch in one pass."""
+        return self.model(model).get("micro_batch_size")
+
     def eval_languages(self, task: str) -> list[str]:
         """The languages a task is evaluated in: the toy languages (toy mode), the config's
         ``languages.<task>`` subset (real mode; English kept where the task has it), else every
