@@ -51,3 +51,17 @@ def test_micro_batch_4x4_gives_the_loss_curve_of_batch_16(tmp_path):
     assert whole["steps"] == accumulated["steps"] == 8
     assert whole["micro_steps"] == 8 and accumulated["micro_steps"] == 32
     assert accumulated["micro_batch_size"] == 4
+
+
+def test_bf16_falls_back_to_fp32_on_a_gpu_without_it(monkeypatch):
+    import torch
+
+    from xstilts.core.runtime import Runtime, autocast, effective_dtype
+
+    assert effective_dtype("cpu", "bf16") == "bfloat16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # a pre-Ampere GPU
+    assert effective_dtype("cuda", "bfloat16") == "float32"
+    assert Runtime(device="cuda", dtype="bfloat16").dtype_on("cuda") == "float32"
+    assert not isinstance(autocast("cuda", "bfloat16"), torch.autocast)  # no bf16 autocast there
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert effective_dtype("cuda", "bfloat16") == "bfloat16"

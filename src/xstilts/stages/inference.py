@@ -72,7 +72,7 @@ def run(cfg, model: str, target: str, out: str | None = None) -> dict:
     spec = cfg.profile
     prof = profile_inference(
         served(net, task, family), batch_maker(feats, seq_len, tok.pad_token_id), out_dir,
-        device=device, dtype=cfg.runtime.dtype, seq_len=seq_len, batch_sizes=tuple(spec["batch_sizes"]),
+        device=device, dtype=cfg.runtime.dtype_on(device), seq_len=seq_len, batch_sizes=tuple(spec["batch_sizes"]),
         repeats=int(spec["latency_repeats"]), n_trace_steps=int(spec["trace_steps"]),
         head_per_token=family.head_per_token, run_name=f"{model}-{target}")
     prof.update({"model": model, "target": target, "benchmark": cfg.benchmark,

@@ -531,7 +531,7 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
     try:
         # multi-task: one step budget for the mixture (the first task's phase settings)
         cost = train_phase(net, tds, bounds[0].hparams, phase=phase, seed=seed, device=device,
-                           dtype=cfg.runtime.dtype, pad_id=tok.pad_token_id, sampling=mt["sampling"],
+                           dtype=cfg.runtime.dtype_on(device), pad_id=tok.pad_token_id, sampling=mt["sampling"],
                            temperature=float(mt["temperature"]), log=log, state_dir=state,
                            resume_key=resume_key(init_dir, random_init),
                            micro_batch_size=cfg.micro_batch_size(model_name))
