@@ -45,7 +45,8 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
         ("facebook/anli", None, "train_r1", None), ("facebook/anli", None, "dev_r1", None),
         ("Rowan/hellaswag", None, "train", "refs/pr/7"), ("Rowan/hellaswag", None, "validation", "refs/pr/7"),
         ("tau/commonsense_qa", None, "train", None), ("tau/commonsense_qa", None, "validation", None),
-        ("allenai/cosmos_qa", None, "train", None), ("allenai/cosmos_qa", None, "validation", None),
+        ("allenai/cosmos_qa", None, "train", "refs/convert/parquet"),
+        ("allenai/cosmos_qa", None, "validation", "refs/convert/parquet"),
         # XNLI: one config holds all 15 languages (rows filtered by `language`)
         ("google/xtreme", "XNLI", "validation", XTREME), ("google/xtreme", "XNLI", "test", XTREME),
         ("google/xtreme", "PAWS-X.en", "train", XTREME), ("google/xtreme", "PAWS-X.en", "validation", XTREME),

@@ -34,13 +34,16 @@ class DataError(RuntimeError):
 
 
 def _split_files(folder: Path, split: str) -> list[Path]:
-    """The files of one split in one folder: ``<split>.<ext>``, or the Hub's shards
-    ``<split>-00000-of-00003.parquet`` (all shards, in order)."""
+    """The files of one split in one folder: ``<split>.<ext>``, the Hub's shards
+    ``<split>-00000-of-00003.parquet`` (all, in order), or the parquet conversion's
+    ``<split>/0000.parquet``."""
     for ext in LOCAL_FORMATS:
         path = folder / f"{split}{ext}"
         if path.is_file():
             return [path]
-    return sorted(folder.glob(f"{split}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].parquet"))
+    shards = sorted(folder.glob(f"{split}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].parquet"))
+    # the Hub's parquet conversion (refs/convert/parquet): <config>/<split>/0000.parquet
+    return shards or sorted((folder / split).glob("[0-9][0-9][0-9][0-9].parquet"))
 
 
 def _config_folders(repo_dir: Path, config: str | None) -> list[Path]:
