@@ -259,3 +259,14 @@ def test_prefetch_records_an_unavailable_source_and_skip_plans_every_other_cell(
     assert "results/cells/xlmr-base/mnli/" not in plan.stdout
     lo = json.loads((tmp_path / "results/tables/left_out.json").read_text())
     assert set(lo["cells"]) == {line.split()[3].rstrip(":") for line in left}
+
+
+def test_a_model_missing_from_the_cache_is_one_clear_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "xstilts.cli", "tokenizer", "--name", "xlmr", "--config",
+                        str(ROOT / "config/paper.yaml")], cwd=tmp_path, env=_env(tmp_path),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    err = r.stderr
+    assert "Traceback" not in err, err[-2000:]
+    assert "FacebookAI/xlm-roberta-base at revision 42f548f32366559214515ec137cdd16002968bf6" in err
+    assert str(tmp_path / "hf" / "hub") in err and "xstilts prefetch --config" in err
