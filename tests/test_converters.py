@@ -111,3 +111,40 @@ def test_dev_subset_is_seeded_and_limited(tmp_path):
     a = load_examples(get_task("sst2"), "dev", str(tmp_path), limit=10, seed=0)
     b = load_examples(get_task("sst2"), "dev", str(tmp_path), limit=10, seed=0)
     assert a == b and len(a) == 10 and len({e["id"] for e in a}) == 10
+
+
+def test_the_hubs_own_layout_is_a_mirror(tmp_path):
+    """As `hf download <repo> --repo-type dataset --local-dir <root>/<repo>` writes it: shards
+    (read in order, all of them), the repository's one config name for a config-less source
+    (plain_text/ in rajpurkar/squad), data/ sub-folders, and the parquet conversion's
+    <config>/<split>/0000.parquet."""
+    from xstilts.stages.data import local_files
+
+    def shard(folder, name, rows):
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows), folder / name)
+
+    row = {"id": "a", "title": "t", "context": "Paris is big.", "question": "What is big?",
+           "answers": {"text": ["Paris"], "answer_start": [0]}}
+    shard(tmp_path / "rajpurkar/squad/plain_text", "train-00001-of-00002.parquet", [{**row, "id": "b"}])
+    shard(tmp_path / "rajpurkar/squad/plain_text", "train-00000-of-00002.parquet", [row])
+    squad = get_task("squad_v2").train.__class__("rajpurkar/squad", None, "train", "squad")
+    files = local_files(tmp_path, squad)
+    assert [f.name for f in files] == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    assert [r["id"] for r in read_rows(squad, str(tmp_path))] == ["a", "b"]
+    # a config-less repository with data/ (the Hub's default config), and the parquet conversion
+    shard(tmp_path / "tau/commonsense_qa/data", "validation-00000-of-00001.parquet", [{"x": 1}])
+    shard(tmp_path / "allenai/cosmos_qa/default/train", "0000.parquet", [{"x": 2}])
+    src = squad.__class__("tau/commonsense_qa", None, "validation", "csqa")
+    assert read_rows(src, str(tmp_path)) == [{"x": 1}]
+    src = squad.__class__("allenai/cosmos_qa", None, "train", "cosmos_qa")
+    assert read_rows(src, str(tmp_path)) == [{"x": 2}]
+    # a config's files under data/<config>/ (repositories that keep configs there)
+    shard(tmp_path / "google/xtreme/data/PAN-X.de", "test-00000-of-00001.parquet", [{"x": 3}])
+    assert read_rows(get_task("panx").test_source("de").__class__(
+        "google/xtreme", "PAN-X.de", "test", "panx"), str(tmp_path)) == [{"x": 3}]
+    # the current layout keeps working, and a missing split names what was looked for
+    write(tmp_path, "google/xtreme", "PAN-X.fr", "test", [{"x": 4}])
+    assert read_rows(squad.__class__("google/xtreme", "PAN-X.fr", "test", "panx"), str(tmp_path)) == [{"x": 4}]
+    with pytest.raises(DataError, match=r"PAN-X.it/test.parquet .*test-00000-of-00001.parquet"):
+        read_rows(squad.__class__("google/xtreme", "PAN-X.it", "test", "panx"), str(tmp_path))

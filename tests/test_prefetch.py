@@ -45,7 +45,8 @@ def test_plan_lists_every_split_of_every_implemented_task(paper):
         ("facebook/anli", None, "train_r1", None), ("facebook/anli", None, "dev_r1", None),
         ("Rowan/hellaswag", None, "train", "refs/pr/7"), ("Rowan/hellaswag", None, "validation", "refs/pr/7"),
         ("tau/commonsense_qa", None, "train", None), ("tau/commonsense_qa", None, "validation", None),
-        ("allenai/cosmos_qa", None, "train", None), ("allenai/cosmos_qa", None, "validation", None),
+        ("allenai/cosmos_qa", None, "train", "refs/convert/parquet"),
+        ("allenai/cosmos_qa", None, "validation", "refs/convert/parquet"),
         # XNLI: one config holds all 15 languages (rows filtered by `language`)
         ("google/xtreme", "XNLI", "validation", XTREME), ("google/xtreme", "XNLI", "test", XTREME),
         ("google/xtreme", "PAWS-X.en", "train", XTREME), ("google/xtreme", "PAWS-X.en", "validation", XTREME),
@@ -176,3 +177,96 @@ def test_prefetch_refuses_to_run_offline(tmp_path):
     assert r.returncode == 1
     assert "HF_HUB_OFFLINE" in r.stderr and "network" in r.stderr
     assert not (tmp_path / prefetch.manifest_path()).exists()
+
+
+# ---- data availability: skip leaves out exactly the cells without data, fail lists everything
+def _availability_setup(tmp_path, on_missing: str, tasks: dict) -> Path:
+    """A real-mode config whose model is a local folder (a stand-in XLM-R) and whose tasks come
+    from Hub-layout mirrors (``tasks``: task -> mirror root) or the Hub."""
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from realmode import stand_in_xlmr
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"word{i} other{i % 7} thing{i % 13}\n" for i in range(300)))
+    model = stand_in_xlmr(tmp_path / "hf-model", [corpus])
+    cfg = {"benchmark": "real", "seeds": [1], "device": "cpu", "dtype": "float32", "threads": 1,
+           "tokenizers": {"xlmr": {"hf_id": str(model)}},
+           "models": {"xlmr-base": {"hf_id": str(model), "tokenizer": "xlmr"}},
+           "intermediate": ["none", "mnli"], "targets": ["xnli", "panx", "xcopa"],
+           "languages": {"xnli": ["de"], "panx": ["de"], "xcopa": ["it"]},
+           "data": {"local_root": None, "tasks": tasks, "on_missing_data": on_missing}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp_path / "c.yaml"
+
+
+def _dry_run(workdir: Path, config: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+                           "--directory", str(workdir), "--configfile", str(config), "-n", "--cores", "1"],
+                          capture_output=True, text=True, timeout=600, env=_env(workdir))
+
+
+def test_fail_stops_before_any_job_listing_every_missing_item(tmp_path):
+    empty = tmp_path / "empty-mirror"
+    empty.mkdir()
+    config = _availability_setup(tmp_path, "fail", {"panx": str(empty), "xcopa": str(empty)})
+    r = _dry_run(tmp_path, config)
+    assert r.returncode != 0
+    err = r.stderr
+    assert "2 task(s)/model(s) of the grid have no data" in err, err[-3000:]
+    assert "panx: train: google/xtreme/PAN-X.en:train" in err and "xcopa: train: aps/super_glue/copa:train" in err
+    assert "data.on_missing_data: skip" in err and "Traceback" not in err
+    assert not (tmp_path / "results/data").exists() and "Job stats" not in r.stdout
+
+
+@pytest.mark.slow
+def test_prefetch_records_an_unavailable_source_and_skip_plans_every_other_cell(tmp_path):
+    """No network: the Hub endpoint is a closed local port, so every Hub split is unavailable;
+    xnli and panx come from a (Hub-layout) mirror, xcopa and mnli from the Hub."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from realmode import hub_mirror
+
+    toy = tmp_path / "toy"
+    toy.mkdir()
+    r = subprocess.run([sys.executable, "-m", "xstilts.cli", "toy-data", "--config",
+                        str(ROOT / "tests/configs/tiny.yaml")], cwd=toy, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    mirror = hub_mirror(toy / "results/toy/hub", tmp_path / "mirror",
+                        {"xnli": {"qaa": "de"}, "panx": {"qaa": "de"}}, drop=("qaa", "qad"))
+    config = _availability_setup(tmp_path, "skip", {"xnli": str(mirror), "panx": str(mirror)})
+    env = {k: v for k, v in _env(tmp_path).items() if k not in prefetch.OFFLINE_VARS}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"
+    r = subprocess.run([sys.executable, "-m", "xstilts.cli", "prefetch", "--config", str(config)],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    manifest = json.loads((tmp_path / "results/prefetch/manifest.json").read_text())
+    missing = {m["name"]: m for m in manifest["missing"]}
+    assert {"aps/super_glue/copa:train@None", "nyu-mll/glue/mnli:train@" + GLUE} <= set(missing)
+    assert all(m["reason"] for m in manifest["missing"])
+    assert manifest["models"] == [] and str(config.parent / "hf-model") in next(iter(manifest["local_models"]))
+    plan = _dry_run(tmp_path, config)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    left = [line for line in plan.stderr.splitlines() if line.startswith("xstilts: left out")]
+    # xcopa (its data) and every mnli cell (the intermediate's data) are left out; none/xnli and
+    # none/panx run
+    assert sorted(line.split()[3] for line in left) == [
+        "xlmr-base/mnli/panx/1:", "xlmr-base/mnli/xcopa/1:", "xlmr-base/mnli/xnli/1:", "xlmr-base/none/xcopa/1:"]
+    assert "results/cells/xlmr-base/none/xnli/s1/eval.json" in plan.stdout
+    assert "results/cells/xlmr-base/none/panx/s1/eval.json" in plan.stdout
+    assert "results/cells/xlmr-base/none/xcopa/" not in plan.stdout
+    assert "results/cells/xlmr-base/mnli/" not in plan.stdout
+    lo = json.loads((tmp_path / "results/tables/left_out.json").read_text())
+    assert set(lo["cells"]) == {line.split()[3].rstrip(":") for line in left}
+
+
+def test_a_model_missing_from_the_cache_is_one_clear_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "xstilts.cli", "tokenizer", "--name", "xlmr", "--config",
+                        str(ROOT / "config/paper.yaml")], cwd=tmp_path, env=_env(tmp_path),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    err = r.stderr
+    assert "Traceback" not in err, err[-2000:]
+    assert "FacebookAI/xlm-roberta-base at revision 42f548f32366559214515ec137cdd16002968bf6" in err
+    assert str(tmp_path / "hf" / "hub") in err and "xstilts prefetch --config" in err

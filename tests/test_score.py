@@ -99,11 +99,33 @@ def test_wrong_extension_is_an_error(folders):
         S.score_predictions(pred, gold, tasks=["xcopa"])
 
 
-def test_task_folder_on_one_side_only(folders):
+def test_task_folder_on_one_side_only_is_left_out_with_a_note(folders, capsys):
     pred, gold = folders
     _write(pred, "udpos", "en", "NOUN\n")
-    with pytest.raises(FileNotFoundError, match=r"udpos: .*gold/udpos is missing"):
-        S.score_predictions(pred, gold)
+    scores = S.score_predictions(pred, gold)
+    assert "udpos" not in scores and set(scores) == {"pawsx", "xcopa", "xnli"}
+    assert "udpos left out" in capsys.readouterr().err
+
+
+def test_readme_command_on_one_cell_of_a_multi_target_grid(tmp_path, capsys):
+    """`xstilts score --predictions <cell>/predictions --labels results/labels`: the labels hold
+    every target, a cell's predictions one; XCOPA's English (COPA) file is scored but not
+    averaged, as in eval.json (averaged_languages)."""
+    pred, gold = tmp_path / "cell" / "predictions", tmp_path / "labels"
+    _write(gold, "xnli", "de", "entailment\n", "tsv")  # another target: only in the labels
+    for lang, labels, guesses in (("en", [0, 1], [0, 1]), ("et", [0, 1], [0, 0]), ("zh", [1, 1, 0], [1, 0, 1])):
+        _write(gold, "xcopa", lang, "".join(f'{{"label": {v}}}\n' for v in labels), "jsonl")
+        _write(pred, "xcopa", lang, "".join(f'{{"label": {v}}}\n' for v in guesses), "jsonl")
+    out = tmp_path / "s.json"
+    assert S.main(["--predictions", str(pred), "--labels", str(gold), "--json", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "xnli left out" in captured.err
+    xcopa = json.loads(out.read_text())["tasks"]["xcopa"]
+    assert xcopa["en"]["accuracy"] == 100.0 and set(xcopa) == {"en", "et", "zh", "avg"}
+    # et 1/2, zh 1/3: mean over et and zh only (with en it would be 61.11)
+    assert xcopa["avg"]["accuracy"] == pytest.approx((50.0 + 100.0 / 3) / 2)
+    from xstilts.core.registry import get_task
+    assert get_task("xcopa").averaged_languages(["en", "et", "zh"]) == ["et", "zh"]
 
 
 def test_unknown_task(folders):

@@ -51,6 +51,9 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "prefetch": Stage("snapshot every Hub model and dataset split of the config into the HF cache",
                       "xstilts.stages.prefetch", ("dry_run",)),
+    "data-check": Stage("list, for every task and language the grid needs, whether the mirror or the HF "
+                        "cache has it and what to fetch or provide (also `xstilts data check`)",
+                        "xstilts.stages.data_check"),
     "toy-data": Stage("generate the toy benchmark (twins in Hub schema + corpus)", "xstilts.stages.toy_data"),
     "tokenizer": Stage("train the toy tokenizer, or save a Hub tokenizer", "xstilts.stages.tokenizer", ("name",)),
     "prepare": Stage("tokenize one task into the cache shared by a tokenizer", "xstilts.stages.data",
@@ -117,6 +120,8 @@ def run_stage(name: str, args: argparse.Namespace) -> None:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["data", "check"]:  # `xstilts data check` is the stage data-check
+        argv = ["data-check", *argv[2:]]
     if argv and argv[0] == "score":
         from xstilts.analysis.score import main as score_main
 
@@ -129,6 +134,11 @@ def main(argv=None) -> int:
     except InputError as err:  # bad config or data: one message naming the key or file
         print(f"xstilts: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        if type(err).__name__ != "ModelMissingError":  # user input (cache state), not a bug
+            raise
+        print(f"xstilts {args.stage}: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

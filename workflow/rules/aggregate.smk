@@ -8,8 +8,8 @@ rule aggregate:
     input:
         evals=cell_files(P.cell_eval),
         profiles=cell_files(P.cell_profile),
-        baselines=[P.baseline_eval(t) for t in CFG.targets],
-        labels=[f"{P.labels_dir()}/{t}" for t in CFG.targets],
+        baselines=[P.baseline_eval(t) for t in TARGETS],
+        labels=[f"{P.labels_dir()}/{t}" for t in TARGETS],
     output:
         [P.table(name) for name in TABLES],
     conda:

@@ -10,6 +10,8 @@ from xstilts.core import paths as P
 from xstilts.core.config import ConfigError, validate
 from xstilts.stages.distributed import shell_launcher
 from xstilts.stages.prefetch import manifest_path as prefetch_manifest_path
+from xstilts.stages.data import input_files, input_sources
+from xstilts.stages.data_check import missing_data, missing_message, split_cells
 from xstilts.stages.prefetch import plan as prefetch_plan
 
 try:
@@ -30,6 +32,23 @@ XS = "xstilts"
 ENV = "../envs/xstilts.yaml"  # conda env of every rule (relative to the rule files)
 
 CELLS = CFG.cells()  # xstilts.core.cell.Cell objects
+
+# data availability (xstilts.stages.data_check): every missing item at once, before any job;
+# `fail` stops here, `skip` leaves out exactly the cells that need it (one line each)
+MISSING = missing_data(CFG)
+if MISSING and CFG.on_missing_data == "fail":
+    sys.exit(f"xstilts: {missing_message(CFG, MISSING)}")
+CELLS, LEFT_OUT = split_cells(CFG, CELLS, MISSING)
+for _cell, _why in LEFT_OUT:
+    print(f"xstilts: left out {'/'.join(map(str, _cell.key))}: {_why}", file=sys.stderr)
+if not LEFT_OUT and os.path.exists(P.left_out_file()):
+    os.remove(P.left_out_file())
+if LEFT_OUT:
+    os.makedirs(os.path.dirname(P.left_out_file()), exist_ok=True)
+    with open(P.left_out_file(), "w") as fh:
+        json.dump({"cells": {"/".join(map(str, c.key)): why for c, why in LEFT_OUT},
+                   "how": missing_message(CFG, MISSING)}, fh, indent=2)
+TARGETS = list(dict.fromkeys(c.target for c in CELLS))  # the targets with a cell left
 
 
 def cell_files(path_fn):
@@ -66,6 +85,19 @@ wildcard_constraints:
 def toy_inputs(wildcards=None):
     """Every toy stage depends on the generated benchmark; real stages do not."""
     return [P.toy_manifest()] if CFG.is_toy else []
+
+
+def mirror_inputs(wildcards):
+    """The local mirror files a task's prepare job reads (real mode): changing one reruns it."""
+    task = wildcards.task if hasattr(wildcards, "task") else wildcards.target
+    return [] if CFG.is_toy else input_files(CFG, task)
+
+
+def prepare_param(task):
+    """prepare's hyperparameters and (real mode) the splits and Hub revisions it reads: a new
+    revision reruns it (toy data is an input: the toy manifest)."""
+    hp = hp_param(task, CFG.phase_of(task))
+    return hp if CFG.is_toy else f"{hp} {json.dumps(input_sources(CFG, task))}"
 
 
 def data_of(model, task):

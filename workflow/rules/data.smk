@@ -54,6 +54,7 @@ rule prepare:
         toy_inputs,
         prefetch_inputs,
         P.tokenizer_file("{tokenizer}"),
+        mirror=mirror_inputs,
     output:
         P.data_manifest("{tokenizer}", "{task}"),
     params:
@@ -71,6 +72,7 @@ rule prepare:
 rule labels:
     input:
         toy_inputs,
+        mirror=mirror_inputs,
     output:
         directory(f"{P.labels_dir()}/{{target}}"),
     conda:
@@ -86,6 +88,7 @@ rule labels:
 rule baseline:
     input:
         toy_inputs,
+        mirror=mirror_inputs,
     output:
         P.baseline_eval("{target}"),
     conda:

@@ -79,6 +79,7 @@ CELLS_SCHEMA = pa.schema(
         ("average_zero_shot", pa.float64()),
         ("en_score", pa.float64()),
         ("n_languages", pa.int64()),
+        ("partial_average", pa.bool_()),  # averaged over a languages.<target> subset
         ("gain_over_none", pa.float64()),
         ("gain_over_none_zero_shot", pa.float64()),
         ("gain_over_none_en", pa.float64()),
@@ -222,6 +223,7 @@ def _read_eval(path: Path, *, expect_baseline: bool) -> tuple[dict, list[dict]]:
         "average_zero_shot": ev.average_zero_shot,
         "en_score": en_score,
         "n_languages": len(lang_rows),
+        "partial_average": bool(ev.extra.get("partial_average", False)),
         "eval_file": _rel(path),
     }
     return row, lang_rows

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -25,6 +26,7 @@ from xstilts.analysis.aggregate import read_tables, summarize_seeds
 from xstilts.analysis.controls import control_table, shortcut_note
 from xstilts.analysis.findings import NOISE, findings, fmt_gain, overall
 from xstilts.analysis.gains import read_stat_tables
+from xstilts.core import paths
 from xstilts.core.cell import inter_kind
 from xstilts.analysis.plots import (
     benchmark_tag,
@@ -495,6 +497,12 @@ def make_report(
         "same architecture from random init (the control); zero-shot = languages other than en."
         "</p>"
     )
+    left_out = Path(paths.left_out_file(str(tables_dir)))
+    if left_out.is_file():  # data.on_missing_data: skip left cells out
+        lo = json.loads(left_out.read_text())
+        items = "".join(f"<li><code>{_e(c)}</code>: {_e(why)}</li>" for c, why in lo["cells"].items())
+        parts.append(f'<div class="note"><strong>Left out for missing data ({len(lo["cells"])} '
+                     f"cells):</strong><ul>{items}</ul>{_e(lo['how'])}</div>")
     controls = _controls_section(stat["gains"], "toy" in benchmarks)
     parts.append('<h2>Contents</h2><ul><li><a href="#findings">findings</a></li>'
                  + ('<li><a href="#controls">controls</a></li>' if controls else "")
@@ -520,6 +528,12 @@ def make_report(
         note = shortcut_note(t, "toy" if "toy" in benchmarks else "")
         if note:
             parts.append(f'<div class="note"><strong>{html.escape(t)}:</strong> {note}</div>')
+        if "partial_average" in dt and dt["partial_average"].fillna(False).astype(bool).any():
+            n_langs = int(dt["n_languages"].max())
+            parts.append(f'<div class="note"><strong>Partial average:</strong> {html.escape(t)} was '
+                         f"evaluated in a subset of its benchmark languages (config "
+                         f"<code>languages.{html.escape(t)}</code>, {n_langs} language(s)): its "
+                         "averages are not comparable with published full-benchmark numbers.</div>")
         parts.append("<h3>Scores</h3>")
         parts.append(_scores_section(summ, t))
         parts.append("<h3>Per language</h3>")

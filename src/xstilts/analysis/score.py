@@ -31,7 +31,8 @@ Result of :func:`score_predictions`::
 
     {task: {lang: {metric: value, ..., "n": examples}, "avg": {metric: mean, "metric": headline}}}
 
-``avg[m]`` is the unweighted mean over languages (official ``avg_<m>``) and
+``avg[m]`` is the unweighted mean over the languages `eval.json` averages (the task's
+``averaged_languages``: XCOPA leaves out its English COPA reference; official ``avg_<m>``) and
 ``avg["metric"]`` the official ``avg_metric``: (EM + F1) / 2 for QA, else F1 if the
 task has one, else accuracy (else map@20). Count keys (``n``, ``n_unanswered``) are
 never averaged.
@@ -375,7 +376,8 @@ def score_predictions(pred_dir: str | Path, label_dir: str | Path,
     ``tasks``: task names (unknown names raise :class:`UnknownTaskError`; a named task
     without a folder on either side raises ``FileNotFoundError``). ``None``: every
     known task with a folder in both ``pred_dir`` and ``label_dir``; a known task
-    folder present on one side only is an error, other folders are ignored.
+    folder present on one side only is left out with a note on stderr (a cell's predictions
+    hold its one target, the labels every target), other folders are ignored.
     ``languages``: restrict to these languages (one list for all tasks, or per task);
     ``None``: every language that has a label file.
     """
@@ -387,11 +389,11 @@ def score_predictions(pred_dir: str | Path, label_dir: str | Path,
         known = known_tasks()
         pred_tasks = {p.name for p in pred_dir.iterdir() if p.is_dir() and p.name in known}
         label_tasks = {p.name for p in label_dir.iterdir() if p.is_dir() and p.name in known}
-        for task in sorted(pred_tasks ^ label_tasks):
+        for task in sorted(pred_tasks ^ label_tasks):  # a cell's predictions hold one target
             side, other = (label_dir, pred_dir) if task in pred_tasks else (pred_dir, label_dir)
-            raise FileNotFoundError(f"{task}: {side / task} is missing "
-                                    f"(but {other / task} exists)")
-        tasks = sorted(pred_tasks)
+            print(f"xstilts score: note: {task} left out: {side / task} is missing "
+                  f"(only {other / task} exists)", file=sys.stderr)
+        tasks = sorted(pred_tasks & label_tasks)
         if not tasks:
             raise FileNotFoundError(f"no task folders in both {pred_dir} and {label_dir} "
                                     f"(known tasks: {', '.join(sorted(known))})")
@@ -427,7 +429,10 @@ def score_predictions(pred_dir: str | Path, label_dir: str | Path,
         for lang in ordered:
             per_lang[lang] = score_file(task, submission_file(pred_dir, task, lang, spec.ext),
                                         submission_file(label_dir, task, lang, spec.ext), lang)
-        avg = {m: sum(r[m] for r in per_lang.values()) / len(per_lang) for m in spec.metrics}
+        # the languages eval.json averages (XCOPA: not the English COPA reference)
+        averaged = (known_tasks()[task].averaged_languages(ordered) if task in known_tasks()
+                    else ordered) or ordered
+        avg = {m: sum(per_lang[lang][m] for lang in averaged) / len(averaged) for m in spec.metrics}
         avg["metric"] = sum(avg[m] for m in spec.headline) / len(spec.headline)
         results[task] = {**per_lang, "avg": avg}
     return results
@@ -481,7 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--predictions", required=True, help="predictions folder")
     parser.add_argument("--labels", required=True, help="gold labels folder")
     parser.add_argument("--tasks", default=None,
-                        help="comma-separated tasks (default: every known task found in both)")
+                        help="comma-separated tasks (default: every known task found in both "
+                             "folders; a task in one folder only is left out with a note)")
     parser.add_argument("--languages", default=None,
                         help="comma-separated languages to score (default: all label files)")
     parser.add_argument("--xtreme-version", default="xtreme-r", choices=sorted(GROUPS),

@@ -228,10 +228,36 @@ class Config:
     def toy_languages(self) -> list[str] | None:
         return list(self.toy["languages"]) if self.is_toy else None
 
+    def micro_batch_size(self, model: str) -> int | None:
+        """Examples per forward/backward pass of a model (gradient accumulation up to the
+        batch size); None: the whole batch in one pass."""
+        return self.model(model).get("micro_batch_size")
+
+    def eval_languages(self, task: str) -> list[str]:
+        """The languages a task is evaluated in: the toy languages (toy mode), the config's
+        ``languages.<task>`` subset (real mode; English kept where the task has it), else every
+        benchmark language."""
+        t = TASKS[task]
+        every = t.eval_languages(self.toy_languages)
+        subset = self.data.get("languages", {}).get(task)
+        if subset is None:
+            return every
+        return [lang for lang in every if lang in subset or lang == "en"]
+
+    def partial_languages(self, task: str) -> bool:
+        """Whether the average of a task is over a subset of its benchmark languages."""
+        return task in self.data.get("languages", {}) and (
+            set(self.eval_languages(task)) != set(TASKS[task].eval_languages(self.toy_languages)))
+
     def resources(self, model: str) -> dict:
         res = {**DEFAULT_RESOURCES, **self.data.get("resources", {})}
         res.update(self.model(model).get("resources", {}))
         return res
+
+    @property
+    def on_missing_data(self) -> str:
+        """``skip`` or ``fail``: what prefetch does with a split it could not get."""
+        return self.data["data"]["on_missing_data"]
 
     def local_root(self, task: str) -> str | None:
         data = self.data.get("data", {})
@@ -385,6 +411,17 @@ class Config:
                 if name not in allowed:
                     raise ConfigError(f"{src}: pairing.{target}[{k}]: {name!r} is not listed under "
                                       f"intermediate or controls ({sorted(allowed)})")
+        for target, langs in raw.get("languages", {}).items():
+            if target not in raw["targets"]:
+                raise ConfigError(f"{src}: languages.{target}: {target!r} is not one of targets {raw['targets']}")
+            if self.is_toy:
+                raise ConfigError(f"{src}: languages.{target}: a language subset is for real mode "
+                                  f"(the toy benchmark evaluates toy.languages)")
+            known = TASKS[target].eval_languages(None)
+            for k, lang in enumerate(langs):
+                if lang not in known:
+                    raise ConfigError(f"{src}: languages.{target}[{k}]: {lang!r} is not a language of "
+                                      f"{target} ({', '.join(known)})")
 
     def _check_task(self, name: str, key: str, role: str | None) -> None:
         if name not in TASKS:

@@ -185,6 +185,12 @@ def table(name: str) -> str:
     return f"{tables_dir()}/{name}.parquet"
 
 
+def left_out_file(tables: str | None = None) -> str:
+    """The cells left out for missing data (``data.on_missing_data: skip``), written when the
+    workflow is planned; beside the tables, read by the report."""
+    return f"{tables or tables_dir()}/left_out.json"
+
+
 def figures_dir() -> str:
     return f"{REPORTS}/figures"
 

@@ -37,11 +37,25 @@ def dtype_name(dtype) -> str:
     return DTYPE_NAMES[dtype]
 
 
-def autocast(device, dtype):
-    """bf16/fp16 autocast context for ``device`` (a no-op for float32)."""
+def effective_dtype(device, dtype) -> str:
+    """The dtype a job computes in on ``device``: bfloat16 on a CUDA GPU without bf16 (before
+    Ampere) falls back to float32 (fp16 would need loss scaling in training, and its range
+    overflows in XLM-R's attention); the cost record and the inference profile record it."""
     import torch
 
     name = dtype_name(dtype)
+    dev = torch.device(device)
+    if name == "bfloat16" and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "float32"
+    return name
+
+
+def autocast(device, dtype):
+    """bf16/fp16 autocast context for ``device`` (a no-op for float32, and for bf16 on a GPU
+    without it: :func:`effective_dtype`)."""
+    import torch
+
+    name = effective_dtype(device, dtype)
     if name == "float32":
         return contextlib.nullcontext()
     dev = torch.device(device)
@@ -68,3 +82,7 @@ class Runtime:
 
     def autocast(self, device):
         return autocast(device, self.dtype)
+
+    def dtype_on(self, device) -> str:
+        """The dtype actually used on ``device`` (:func:`effective_dtype`)."""
+        return effective_dtype(device, self.dtype)

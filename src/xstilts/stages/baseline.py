@@ -13,7 +13,7 @@ def run(cfg, target: str, out: str | None = None) -> None:
     task = get_task(target)
     out = out or paths.baseline_eval(target)
     meta = {"benchmark": cfg.benchmark, "target": target, "seed": None}
-    result = evaluate_baselines(task, cfg.local_root(target), task.eval_languages(cfg.toy_languages),
+    result = evaluate_baselines(task, cfg.local_root(target), cfg.eval_languages(task.name),
                                 meta, options=cfg.options(target, "target"))
     records.EvalRecord.from_dict(result).write(out)
     log(f"baselines of {target}: " + ", ".join(

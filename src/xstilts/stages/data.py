@@ -1,7 +1,10 @@
 """Reading task data (Hub or a local mirror) and the tokenized cache.
 
 A ``Source`` is read from the Hugging Face Hub at its pinned revision, or, when a local root is
-given, from ``<root>/<repo>/<config>/<split>.parquet`` (or ``.jsonl``) in the same schema, or
+given, from ``<root>/<repo>/<config>/<split>.parquet`` (or ``.jsonl``) in the same schema (or
+the Hub's own layout, as ``hf download <repo> --repo-type dataset --local-dir <root>/<repo>``
+writes it: ``<config>/<split>-00000-of-00001.parquet`` shards, ``data/`` sub-folders, the
+repository's one config name such as ``plain_text/`` for a source without a config), or
 ``.tsv``: one example per line, ``tokens<TAB>tags`` (space-separated; CCGbank-style tagging
 data, read as rows ``{"tokens": str, "tags": str}``).  A source marked ``local_only`` (licensed
 data) must come from a local root.  The
@@ -31,15 +34,48 @@ class DataError(InputError, RuntimeError):
     """A data file that cannot be read or converted (names the file, and the line or row)."""
 
 
-def local_file(root: str | os.PathLike, src: Source) -> Path:
-    base = Path(root) / src.repo / (src.config or "default")
+def _split_files(folder: Path, split: str) -> list[Path]:
+    """The files of one split in one folder: ``<split>.<ext>``, the Hub's shards
+    ``<split>-00000-of-00003.parquet`` (all, in order), or the parquet conversion's
+    ``<split>/0000.parquet``."""
     for ext in LOCAL_FORMATS:
-        path = base / f"{src.split}{ext}"
-        if path.exists():
-            return path
+        path = folder / f"{split}{ext}"
+        if path.is_file():
+            return [path]
+    shards = sorted(folder.glob(f"{split}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].parquet"))
+    # the Hub's parquet conversion (refs/convert/parquet): <config>/<split>/0000.parquet
+    return shards or sorted((folder / split).glob("[0-9][0-9][0-9][0-9].parquet"))
+
+
+def _config_folders(repo_dir: Path, config: str | None) -> list[Path]:
+    """Where a config's files may lie, xstilts' layout first, then the Hub's: ``<config>/``,
+    ``data/<config>/``; a repository without configs (``config`` None) keeps its files in
+    ``default/``, ``data/``, the repository root, or its one named config (``plain_text/`` in
+    ``rajpurkar/squad``)."""
+    if config:
+        return [repo_dir / config, repo_dir / "data" / config]
+    named = sorted(d for d in repo_dir.iterdir() if d.is_dir() and not d.name.startswith(".")
+                   and d.name not in ("default", "data")) if repo_dir.is_dir() else []
+    return [repo_dir / "default", repo_dir / "data", repo_dir] + (named if len(named) == 1 else [])
+
+
+def local_files(root: str | os.PathLike, src: Source) -> list[Path]:
+    """The mirror files of one split (several for a sharded Hub download)."""
+    repo_dir = Path(root) / src.repo
+    for folder in _config_folders(repo_dir, src.config):
+        files = _split_files(folder, src.split) if folder.is_dir() else []
+        if files:
+            return files
+    base = repo_dir / (src.config or "default")
     raise DataError(
-        f"{src.describe()}: no local file {base}/{src.split}.parquet (or .jsonl, .tsv) under the "
-        f"local root {root!s}" + (f". {src.local_only}" if src.local_only else ""))
+        f"{src.describe()}: no local file {base}/{src.split}.parquet (or .jsonl, .tsv, or the "
+        f"Hub's {src.split}-00000-of-00001.parquet shards, also under data/) under the local "
+        f"root {root!s}" + (f". {src.local_only}" if src.local_only else ""))
+
+
+def local_file(root: str | os.PathLike, src: Source) -> Path:
+    """The first mirror file of one split (see :func:`local_files`)."""
+    return local_files(root, src)[0]
 
 
 LOCAL_FORMATS = (".parquet", ".jsonl", ".tsv")
@@ -151,8 +187,9 @@ def _read_one(src: Source, local_root: str | None) -> tuple[list[dict], str]:
         raise DataError(f"{src.describe()} is not on the Hugging Face Hub and no local path is "
                         f"configured. {src.local_only}")
     if local_root:
-        path = local_file(local_root, src)
-        return read_local(path), str(path)
+        files = local_files(local_root, src)
+        return [r for f in files for r in read_local(f)], str(files[0]) + (
+            f" (+{len(files) - 1} shards)" if len(files) > 1 else "")
     return read_hub(src), src.describe()
 
 
@@ -166,9 +203,9 @@ def expand_configs(task: Task, src: Source, local_root: str | None) -> Source:
 
     if local_root:
         base = Path(local_root) / src.repo
-        every = sorted(d.name for d in base.iterdir()
-                       if any((d / f"{src.split}{ext}").exists() for ext in LOCAL_FORMATS)
-                       ) if base.is_dir() else []
+        folders = [d for top in (base, base / "data") if top.is_dir() for d in top.iterdir()
+                   if d.is_dir() and d.name != "data"]
+        every = sorted({d.name for d in folders if _split_files(d, src.split)})
         if not every:
             raise DataError(f"{src.describe()}: no config under {base} holds a {src.split} split")
     else:
@@ -255,20 +292,77 @@ def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: s
     return manifest
 
 
+def parts_of(cfg, task: str) -> list[str]:
+    """The parts ``prepare`` writes for a task of the grid: train/dev (none for a zero-shot
+    target), and the test language of a target."""
+    t = cfg.bound(task, cfg.phase_of(task)).task
+    parts = [] if t.zero_shot else [paths.TRAIN, paths.DEV]
+    if "target" in t.roles and task in cfg.targets:
+        parts += [paths.test_part(lang) for lang in cfg.eval_languages(task)]
+    return parts
+
+
+def part_source(task: Task, part: str) -> Source | None:
+    if part == "train":
+        return task.train
+    if part == "dev":
+        return task.dev
+    return task.test_source(part[len("test-"):])
+
+
+def input_files(cfg, task: str) -> list[str]:
+    """The local mirror files ``prepare`` reads for a task (none for Hub data: its revision is
+    in :func:`input_sources`); a split missing from the mirror is left to ``prepare``'s error."""
+    from xstilts.core.registry import get_task
+
+    root, t = cfg.local_root(task), get_task(task)
+    if not root:
+        return []
+    files: list[str] = []
+    for part in parts_of(cfg, task):
+        src = part_source(t, part)
+        try:
+            files += [str(f) for one, _ in source_parts(expand_configs(t, src, root))
+                      for f in local_files(root, one)]
+        except DataError:
+            continue
+    return sorted(set(files))
+
+
+def input_sources(cfg, task: str) -> list[str]:
+    """Every split ``prepare`` reads for a task, with its pinned Hub revision."""
+    from xstilts.core.registry import get_task
+
+    t = get_task(task)
+    return [f"{part}={part_source(t, part).describe()}" for part in parts_of(cfg, task)]
+
+
+def _file_digest(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def run(cfg, tokenizer: str, task: str, out: str | None = None) -> None:
     """The ``prepare`` stage: tokenize one task (train/dev, and the test languages of a target of
-    the grid) into the cache shared by every model of ``tokenizer``."""
+    the grid) into the cache shared by every model of ``tokenizer``; its manifest records the
+    mirror files it read (with their sha256) and the Hub sources with their revisions."""
     from xstilts.stages.tokenizers import load_tokenizer
 
     bound = cfg.bound(task, cfg.phase_of(task))
     t = bound.task
-    parts = [] if t.zero_shot else [paths.TRAIN, paths.DEV]
-    if "target" in t.roles and task in cfg.targets:
-        parts += [paths.test_part(lang) for lang in t.eval_languages(cfg.toy_languages)]
+    parts = parts_of(cfg, task)
     tok = load_tokenizer(paths.tokenizer_dir(tokenizer))
     out = out or paths.data_dir(tokenizer, task)
     m = prepare(t, tok, out, parts, cfg.local_root(task), bound.max_length,
                 int(bound.hparams["dev_size"]), seed=0, options=bound.options)
+    m["inputs"] = {"files": {f: _file_digest(f) for f in input_files(cfg, task)},
+                   "sources": input_sources(cfg, task)}
+    write_json(m, paths.manifest_file(out))
     log(f"{task}: " + ", ".join(f"{p} {v['examples']}" for p, v in m["parts"].items()))
 
 
@@ -288,8 +382,4 @@ def task_with_labels(task: Task, data_dir: str | os.PathLike) -> Task:
 
 
 def _describe_part(task: Task, part: str) -> str:
-    if part == "train":
-        return task.train.describe()
-    if part == "dev":
-        return task.dev.describe()
-    return task.test_source(part[len("test-"):]).describe()
+    return part_source(task, part).describe()

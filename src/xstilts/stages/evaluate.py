@@ -83,8 +83,9 @@ def run(cfg, cell, out: str | None = None, ckpt: str | None = None, predictions:
     data = paths.data_dir(cfg.tokenizer_of(cell.model), cell.target)
     m, i, t, s = cell.key
     meta = {"benchmark": cfg.benchmark, "model": m, "inter": i, "target": t, "seed": s,
+            "partial_average": cfg.partial_languages(t),  # a languages.<target> subset
             "provenance": Provenance(checkpoint=ckpt, data=data, config=cfg.source).to_json()}
-    res = evaluate_cell(model, task, data, task.eval_languages(cfg.toy_languages), out or cell.eval_file,
+    res = evaluate_cell(model, task, data, cfg.eval_languages(task.name), out or cell.eval_file,
                         predictions or cell.predictions, device=device, dtype=cfg.runtime.dtype,
                         batch_size=None, pad_id=tok.pad_token_id, meta=meta, options=bound.options)
     log(f"{m}/{i}/{t}/s{s}: average {res['average']:.3f} "

@@ -96,14 +96,14 @@ def run(cfg, model: str, target: str, out: str | None = None) -> dict:
     net.add_head(task, family)
     tok = load_tokenizer(paths.tokenizer_dir(cfg.tokenizer_of(model)))
     data = paths.data_dir(cfg.tokenizer_of(model), target)
-    langs = task.eval_languages(cfg.toy_languages)
+    langs = cfg.eval_languages(task.name)
     feats = read_features(paths.data_test(data, ENGLISH if ENGLISH in langs else langs[0]))
     longest = max(len(s) for f in feats for s in f["seqs"])
     seq_len = min(int(cfg.max_length(target)), longest)
     spec = cfg.profile
     prof = profile_inference(
         served(net, task, family), batch_maker(feats, seq_len, tok.pad_token_id), out_dir,
-        device=device, dtype=cfg.runtime.dtype, seq_len=seq_len, batch_sizes=tuple(spec["batch_sizes"]),
+        device=device, dtype=cfg.runtime.dtype_on(device), seq_len=seq_len, batch_sizes=tuple(spec["batch_sizes"]),
         repeats=int(spec["latency_repeats"]), n_trace_steps=int(spec["trace_steps"]),
         head_per_token=family.head_per_token, run_name=f"{model}-{target}")
     prof["eval_batching"] = eval_batching(net, task, family, feats, device, cfg.runtime.dtype,

@@ -13,7 +13,7 @@ def run(cfg, target: str, out: str | None = None) -> None:
 
     task = get_task(target)
     by_lang = {lang: load_examples(task, f"test-{lang}", cfg.local_root(target))
-               for lang in task.eval_languages(cfg.toy_languages)}
+               for lang in cfg.eval_languages(task.name)}
     out = out or paths.labels_dir()
     write_labels(task, by_lang, out, options=cfg.options(target, "target"))
     log(f"labels of {target} ({len(by_lang)} languages) -> {out}")

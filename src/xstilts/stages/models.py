@@ -67,13 +67,43 @@ def load_encoder(ckpt_dir: str, attn: str = "sdpa", random_init: bool = False, s
         raise checkpoint_error(ckpt_dir, err) from err
 
 
+class ModelMissingError(RuntimeError):
+    """A Hub model or tokenizer that is neither a local folder nor in the cache."""
+
+
+def from_hub(cls, hf_id: str, revision: str | None, **kwargs):
+    """``cls.from_pretrained`` of a Hub id at a revision, or of a local model folder (``hf_id``
+    an existing directory: read in place, the revision does not apply).  A snapshot missing
+    from the cache is one :class:`ModelMissingError` naming the repo, the revision, the cache
+    folder and the prefetch command, not the library's traceback."""
+    from pathlib import Path
+
+    if Path(hf_id).is_dir():
+        return cls.from_pretrained(hf_id, **kwargs)
+    try:
+        return cls.from_pretrained(hf_id, revision=revision, **kwargs)
+    except OSError as err:  # transformers: missing files / offline cache miss
+        import os
+
+        from huggingface_hub import constants
+
+        offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+                      for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise ModelMissingError(
+            f"model {hf_id} at revision {revision or 'main'} is not in the Hugging Face cache "
+            f"{constants.HF_HUB_CACHE} (HF_HOME={os.environ.get('HF_HOME', '<unset>')}"
+            f"{', offline' if offline else ''}): run `xstilts prefetch --config <config>` on a "
+            f"host with network access (it snapshots {hf_id}@{revision or 'main'} there), or "
+            f"set hf_id to a local model folder. ({type(err).__name__}: {first[:200]})") from None
+
+
 def snapshot_base(hf_id: str, revision: str | None, out_dir: str) -> None:
     """Real mode: the Hub encoder and its tokenizer, saved as a base checkpoint."""
     from transformers import AutoModel, AutoTokenizer
 
-    model = AutoModel.from_pretrained(hf_id, revision=revision, use_safetensors=True,
-                                      add_pooling_layer=False)
-    tokenizer = AutoTokenizer.from_pretrained(hf_id, revision=revision)
+    model = from_hub(AutoModel, hf_id, revision, use_safetensors=True, add_pooling_layer=False)
+    tokenizer = from_hub(AutoTokenizer, hf_id, revision)
     model.save_pretrained(encoder_dir(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(encoder_dir(out_dir))
 

@@ -72,20 +72,21 @@ class Plan:
     # task -> how to provide its data: not on the Hub (licensed) and no local path configured;
     # not fetched: its prepare job stops with this explanation
     needs_local: dict[str, str] = field(default_factory=dict)
+    local_models: dict[str, str] = field(default_factory=dict)  # local model folder -> its users
 
     def to_json(self) -> dict:
         return {"benchmark": self.benchmark, "models": [asdict(m) for m in self.models],
                 "datasets": [asdict(d) for d in self.datasets], "local": self.local,
-                "needs_local": self.needs_local}
+                "local_models": self.local_models, "needs_local": self.needs_local}
 
 
-def task_sources(task_name: str, target: bool) -> list[tuple[str, Source]]:
+def task_sources(task_name: str, languages: list[str] | None) -> list[tuple[str, Source]]:
     """``(part, Source)`` of every split a task's jobs read: train and dev, plus the test split
-    of every evaluation language of a target (real benchmark languages)."""
+    of every evaluation language of a target (``languages``; None: not a target)."""
     task = get_task(task_name)
     out = [("train", task.train), ("dev", task.dev)]
-    if target:
-        out += [(f"test-{lang}", task.test_source(lang)) for lang in task.eval_languages(None)]
+    if languages is not None:
+        out += [(f"test-{lang}", task.test_source(lang)) for lang in languages]
     return [(part, src) for part, src in out if src is not None]
 
 
@@ -101,14 +102,18 @@ def plan(cfg) -> Plan:
     for name in cfg.tokenizers:
         spec = cfg.tokenizer(name)
         models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"tokenizer:{name}")
-    p.models = [ModelItem(repo, rev, tuple(used)) for (repo, rev), used in models.items()]
+    for (repo, rev), used in models.items():
+        if Path(repo).is_dir():  # a local model folder: read in place, nothing to fetch
+            p.local_models[repo] = ", ".join(used)
+        else:
+            p.models.append(ModelItem(repo, rev, tuple(used)))
     splits: dict[tuple, list[str]] = {}
     for task in cfg.data_tasks():
         root = cfg.local_root(task)
         if root:
             p.local[task] = root
             continue
-        for part, whole in task_sources(task, task in cfg.targets):
+        for part, whole in task_sources(task, cfg.eval_languages(task) if task in cfg.targets else None):
             if whole.local_only:  # licensed or not on the Hub: explained, not fetched
                 p.needs_local[task] = whole.local_only
                 continue
@@ -116,6 +121,31 @@ def plan(cfg) -> Plan:
                 splits.setdefault((src.repo, src.config, src.split, src.revision), []).append(f"{task}:{part}")
     p.datasets = [DatasetItem(*key, used_by=tuple(used)) for key, used in splits.items()]
     return p
+
+
+def hf_dirs() -> tuple[Path, Path]:
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    hub = Path(os.environ.get("HF_HUB_CACHE") or home / "hub")
+    ds = Path(os.environ.get("HF_DATASETS_CACHE") or home / "datasets")
+    return hub, ds
+
+
+def model_snapshot(repo: str, revision: str | None) -> Path | None:
+    """The hub-cache snapshot folder of a model at a revision (a commit or a ref), or None."""
+    hub, _ = hf_dirs()
+    repo_dir = hub / ("models--" + repo.replace("/", "--"))
+    rev = revision or "main"
+    ref = repo_dir / "refs" / rev
+    commit = ref.read_text().strip() if ref.is_file() else rev
+    snap = repo_dir / "snapshots" / commit
+    return snap if snap.is_dir() and any(snap.glob("*.safetensors")) else None
+
+
+def cached_split(repo: str, config: str | None) -> Path | None:
+    """The datasets-cache folder of a Hub dataset config, or None."""
+    _, ds = hf_dirs()
+    folder = ds / repo.replace("/", "___") / (config or "default")
+    return folder if folder.is_dir() and any(folder.iterdir()) else None
 
 
 def _check_online() -> None:
@@ -143,37 +173,62 @@ def fetch_dataset(item: DatasetItem) -> dict:
     return {**asdict(item), "rows": ds.num_rows, "fingerprint": getattr(ds, "_fingerprint", None)}
 
 
-def fetch(p: Plan, log=print) -> dict:
-    """Download everything in the plan; returns the manifest. Every item is tried; failures are
-    listed together in one :class:`PrefetchError`."""
+def fetch(p: Plan, log=print, on_missing: str = "fail") -> dict:
+    """Download everything in the plan, item by item; returns the manifest, whose ``missing``
+    lists every item that could not be fetched and why (and every task that needs local data).
+    ``on_missing="fail"``: any missing item raises one :class:`PrefetchError` listing them all
+    (after every item was tried); ``"skip"``: the manifest records them and the rest is kept."""
     manifest = {"benchmark": p.benchmark, "models": [], "datasets": [], "local": p.local,
+                "local_models": p.local_models, "missing": [],
                 "hf_home": os.environ.get("HF_HOME"), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    if not p.models and not p.datasets:
-        manifest["finished"] = manifest["started"]
-        return manifest
-    _check_online()
-    failed = []
+    for task, hint in sorted(p.needs_local.items()):
+        manifest["missing"].append({"kind": "local-data", "name": task, "used_by": [task],
+                                    "reason": hint})
+    cached = {item: model_snapshot(item.repo, item.revision) for item in p.models}
+    if any(path is None for path in cached.values()) or p.datasets:
+        _check_online()
     for item in p.models:
+        if cached[item] is not None:  # already in the cache at this revision: no download
+            files = sorted(str(f.relative_to(cached[item])) for f in cached[item].rglob("*") if f.is_file())
+            manifest["models"].append({**asdict(item), "resolved": cached[item].name,
+                                       "path": str(cached[item]), "files": files, "cached": True})
+            log(f"model {item.repo}@{item.revision}: in the cache ({cached[item]})")
+            continue
         try:
             manifest["models"].append(fetch_model(item))
             log(f"model {item.repo}@{item.revision}: ok")
         except Exception as err:  # noqa: BLE001 - reported together below
-            failed.append(f"model {item.repo}@{item.revision}: {err}")
-            log(failed[-1])
+            manifest["missing"].append({"kind": "model", "name": f"{item.repo}@{item.revision}",
+                                        "used_by": list(item.used_as), "reason": _reason(err)})
+            log(f"model {item.repo}@{item.revision}: NOT fetched: {_reason(err)}")
     for item in p.datasets:
         name = f"{item.repo}/{item.config or 'default'}:{item.split}@{item.revision}"
         try:
             manifest["datasets"].append(fetch_dataset(item))
             log(f"dataset {name}: {manifest['datasets'][-1]['rows']} rows")
         except Exception as err:  # noqa: BLE001
-            failed.append(f"dataset {name} (for {', '.join(item.used_by)}): {err}")
-            log(failed[-1])
-    if failed:
-        raise PrefetchError(f"{len(failed)} of {len(p.models) + len(p.datasets)} items could not be "
-                            "fetched (a script-only or licensed dataset needs a local mirror: "
-                            "config data.tasks):\n  " + "\n  ".join(failed))
+            manifest["missing"].append({"kind": "dataset", "name": name, "used_by": list(item.used_by),
+                                        "reason": _reason(err)})
+            log(f"dataset {name} (for {', '.join(item.used_by)}): NOT fetched: {_reason(err)}")
+    fetched = [m for m in manifest["missing"] if m["kind"] != "local-data"]
+    if fetched and on_missing == "fail":
+        raise PrefetchError(
+            f"{len(fetched)} of {len(p.models) + len(p.datasets)} items could not be fetched "
+            "(a script-only or licensed dataset needs a local mirror: config data.tasks; or set "
+            "data.on_missing_data: skip to leave their cells out):\n  "
+            + "\n  ".join(describe_missing(m) for m in manifest["missing"]))
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return manifest
+
+
+def _reason(err: Exception) -> str:
+    """One line: the error's first line (a Hub error can be a page long)."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def describe_missing(m: dict) -> str:
+    return f"{m['kind']} {m['name']} (for {', '.join(m['used_by'])}): {m['reason']}"
 
 
 def write_manifest(manifest: dict, path: str | None = None) -> str:
@@ -185,14 +240,22 @@ def write_manifest(manifest: dict, path: str | None = None) -> str:
 
 
 def run(cfg, out: str | None = None, dry_run: bool = False) -> None:
-    """The ``prefetch`` stage: snapshot every Hub model and dataset split of the config."""
+    """The ``prefetch`` stage: snapshot every Hub model and dataset split of the config.
+    ``--dry-run`` prints the plan as JSON on stdout (log lines go to stderr)."""
     import sys
 
-    from xstilts.stages.common import log
+    from xstilts.stages.common import log as log_out
+
+    def log(msg: str) -> None:
+        if dry_run:  # stdout carries only the JSON plan
+            print(f"[xstilts {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+        else:
+            log_out(msg)
 
     p = plan(cfg)
     log(f"prefetch plan: {len(p.models)} model snapshots, {len(p.datasets)} dataset splits"
         + (f", local mirrors for {', '.join(sorted(p.local))}" if p.local else "")
+        + (f", local model folders {', '.join(sorted(p.local_models))}" if p.local_models else "")
         + (" (toy benchmark: nothing to fetch)" if cfg.is_toy else ""))
     for task, hint in sorted(p.needs_local.items()):
         log(f"not fetched, {task} needs local data: {hint}")
@@ -200,8 +263,10 @@ def run(cfg, out: str | None = None, dry_run: bool = False) -> None:
         print(json.dumps(p.to_json(), indent=2))
         return
     try:
-        manifest = fetch(p, log=log)
+        manifest = fetch(p, log=log, on_missing=cfg.on_missing_data)
     except PrefetchError as err:
         print(f"xstilts prefetch: {err}", file=sys.stderr)
         sys.exit(1)
+    for m in manifest["missing"]:
+        log(f"missing (data.on_missing_data: {cfg.on_missing_data}): {describe_missing(m)}")
     log(f"prefetch manifest -> {write_manifest(manifest, out)}")

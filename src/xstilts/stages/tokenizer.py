@@ -19,6 +19,8 @@ def run(cfg, name: str, out: str | None = None) -> None:
     else:
         from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(spec["hf_id"], revision=spec.get("revision"))
+        from xstilts.stages.models import from_hub
+
+        tok = from_hub(AutoTokenizer, spec["hf_id"], spec.get("revision"))
         tok.save_pretrained(out)
     log(f"tokenizer {name}: {len(tok)} entries -> {out}")

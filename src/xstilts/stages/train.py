@@ -275,8 +275,11 @@ def clear_state(state_dir: str | None) -> None:
 def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int, device,
                 dtype: str = "float32", pad_id: int = 1, sampling: str = "proportional",
                 temperature: float = 2.0, log=print, state_dir: str | None = None,
-                resume_key: str = "", compile: bool = False) -> dict:
+                resume_key: str = "", compile: bool = False,
+                micro_batch_size: int | None = None) -> dict:
     """Train ``model`` in place on ``tasks``; returns the phase's cost record.
+    ``micro_batch_size``: examples per forward/backward pass (the model's memory budget); the
+    ``batch_size`` of an optimizer step is reached by gradient accumulation (None: one pass).
 
     ``hp``: lr, batch_size, epochs, warmup (fraction of steps), weight_decay, max_steps
     (optional cap), eval_every (steps), patience (evaluations), grad_clip, save_every (steps
@@ -338,7 +341,8 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     best, best_step, best_state, bad, stopped_early = -1.0, 0, None, 0, False
     history, resumed_from = [], []
     offset = {"steps": 0, "examples": 0, "tokens": 0, "flops": 0.0, "wall_s": 0.0,
-              "device_hours": 0.0, "peak_mem_mb": 0.0}
+              "device_hours": 0.0, "peak_mem_mb": 0.0, "micro_steps": 0}
+    micro_done = [0]  # forward/backward passes of this process (gradient accumulation)
     start = 1
     best_file = None
 
@@ -387,6 +391,8 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
                   "device_hours": offset["device_hours"] + c["device_hours"],
                   "peak_mem_mb": max(offset["peak_mem_mb"], c["peak_mem_mb"])})
         c["tokens_per_s"] = c["tokens"] / wall if wall > 0 else 0.0
+        c["micro_steps"] = offset.get("micro_steps", 0) + micro_done[0]  # passes; "steps": optimizer steps
+        c["micro_batch_size"] = micro_batch_size
         return c
 
     def save(step: int) -> None:
@@ -416,24 +422,36 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
             feats_all = [td.train[j] for j in iters[k].next()]
             feats = distributed.shard(feats_all, ctx.rank, ctx.world)
             n_local = distributed.shard_size(len(feats_all), ctx.rank, ctx.world)
-            batch = td.family.collate(feats, pad_id)
-            n_tokens = int(batch["attention_mask"].sum())  # on the host: no device sync per step
-            batch = _to(batch, device)
-            with autocast(device, dtype):
-                logits = net(td.task.name, td.family, batch["input_ids"], batch["attention_mask"])
-                loss = td.family.loss(logits.float(), batch["labels"])
-            if finite.skip(loss, step, ctx):
+            w = distributed.loss_weight(len(feats_all), ctx.rank, ctx.world)
+            # gradient accumulation: micro-batches of the (effective) batch, each loss weighted
+            # by its share of the batch, one optimizer step
+            mbs = int(micro_batch_size or len(feats) or 1)
+            chunks = [feats[i:i + mbs] for i in range(0, len(feats), mbs)] or [feats]
+            loss, n_tokens, seq_lens, bad = 0.0, 0, [], False
+            for chunk in chunks:
+                batch = td.family.collate(chunk, pad_id)
+                mask = batch["attention_mask"]
+                n_tokens += int(mask.sum())  # on the host: no device sync per step
+                seq_lens += [mask.shape[-1]] * (mask.shape[0] * mask.shape[1])
+                batch = _to(batch, device)
+                with autocast(device, dtype):
+                    logits = net(td.task.name, td.family, batch["input_ids"], batch["attention_mask"])
+                    part_loss = td.family.loss(logits.float(), batch["labels"]) * (len(chunk) / max(len(feats), 1))
+                if finite.skip(part_loss, step, ctx):  # checked before backward, per micro-batch
+                    bad = True
+                    break
+                (part_loss * w if ctx.enabled else part_loss).backward()
+                loss = loss + part_loss.detach()
+                micro_done[0] += 1
+            if bad:
                 opt.zero_grad(set_to_none=True)
                 continue
-            w = distributed.loss_weight(len(feats_all), ctx.rank, ctx.world)
-            (loss * w if ctx.enabled else loss).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["grad_clip"]))
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            mask = batch["attention_mask"]
             meter.step(tokens=n_tokens, examples=n_local,  # a padding-only rank still computed
-                       seq_lens=[mask.shape[-1]] * (mask.shape[0] * mask.shape[1]))
+                       seq_lens=seq_lens)
             if step % eval_every == 0 or step == total:
                 loss_sum, n_sum = ctx.sum([loss.item() * n_local, n_local])
                 gloss = loss_sum / n_sum
@@ -536,9 +554,10 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
     try:
         # multi-task: one step budget for the mixture (the first task's phase settings)
         cost = train_phase(net, tds, bounds[0].hparams, phase=phase, seed=seed, device=device,
-                           dtype=cfg.runtime.dtype, pad_id=tok.pad_token_id, sampling=mt["sampling"],
+                           dtype=cfg.runtime.dtype_on(device), pad_id=tok.pad_token_id, sampling=mt["sampling"],
                            temperature=float(mt["temperature"]), log=log, state_dir=state,
-                           resume_key=resume_key(init_dir, random_init), compile=cfg.runtime.compile)
+                           resume_key=resume_key(init_dir, random_init), compile=cfg.runtime.compile,
+                           micro_batch_size=cfg.micro_batch_size(model_name))
     except Preempted as err:
         log(str(err))
         distributed.teardown()

@@ -71,7 +71,7 @@ TASKS = [
         train=hub("allenai/cosmos_qa", None, "train", "cosmos_qa"),
         dev=hub("allenai/cosmos_qa", None, "validation", "cosmos_qa"),
         hparams={**MC, "epochs": 2, "max_length": 256},
-        note="script-only on the Hub: needs a parquet revision or a local path",
+        note="script-only on the Hub: read from its parquet conversion (refs/convert/parquet) or a local path",
     ),
     Task(
         "xnli", "classification", "accuracy",

@@ -15,7 +15,8 @@ REVISIONS: dict[str, str | None] = {
     "facebook/anli": None,
     "Rowan/hellaswag": "refs/pr/7",  # parquet conversion PR; main still has the script,
     "tau/commonsense_qa": None,
-    "allenai/cosmos_qa": None,
+    # script-only on main: the Hub's own parquet conversion branch (layout <config>/<split>/0000.parquet)
+    "allenai/cosmos_qa": "refs/convert/parquet",
     "allenai/social_i_qa": None,
     "cambridgeltl/xcopa": "042f78955ba48e6404616762fa6e05e839c3907a",
     "aps/super_glue": None,

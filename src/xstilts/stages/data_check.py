@@ -1,0 +1,150 @@
+"""``xstilts data check``: before any job, whether every split and model the grid needs is in
+the local mirror or the Hugging Face cache, and what is still to fetch or to provide.
+
+No network and no dataset loading: a split counts as present when its mirror files exist
+(:func:`xstilts.stages.data.local_files`, the Hub's sharded layout included) or when the
+datasets cache holds its config (``$HF_DATASETS_CACHE/<owner>___<name>/<config>``, written by
+``xstilts prefetch``); a model when it is a local folder or its snapshot at the pinned revision
+is in the hub cache.  Every missing item is listed at once; the exit status is 1 when any is.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from xstilts.core.registry import get_task
+from xstilts.stages.data import DataError, expand_configs, local_files, source_parts
+from xstilts.stages.prefetch import cached_split, hf_dirs, model_snapshot, task_sources
+
+OK, FETCH, PROVIDE = "ok", "fetch", "provide"
+
+
+@dataclass(frozen=True)
+class Check:
+    task: str  # task, or "model:<name>" / "tokenizer:<name>"
+    part: str  # train / dev / test-<lang> / snapshot
+    status: str  # OK, FETCH (prefetch gets it) or PROVIDE (local data needed)
+    where: str  # the file / cache folder found, or what is missing
+
+
+def check(cfg) -> list[Check]:
+    out: list[Check] = []
+    models: dict[tuple, list[str]] = {}
+    for kind, names, spec_of in (("model", cfg.models, cfg.model), ("tokenizer", cfg.tokenizers, cfg.tokenizer)):
+        for name in names:
+            spec = spec_of(name)
+            models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"{kind}:{name}")
+    if not cfg.is_toy:
+        for (repo, rev), used in models.items():
+            if Path(repo).is_dir():
+                out.append(Check(",".join(used), "snapshot", OK, f"local folder {repo}"))
+                continue
+            snap = model_snapshot(repo, rev)
+            out.append(Check(",".join(used), "snapshot", OK if snap else FETCH,
+                             str(snap) if snap else f"{repo}@{rev} not in {hf_dirs()[0]}"))
+    for name in cfg.data_tasks():
+        task, root = get_task(name), cfg.local_root(name)
+        for part, whole in task_sources(name, cfg.eval_languages(name) if name in cfg.targets else None):
+            if not root and whole.local_only:
+                out.append(Check(name, part, PROVIDE, whole.local_only))
+                continue
+            try:
+                expanded = expand_configs(task, whole, root)
+            except DataError as err:
+                out.append(Check(name, part, PROVIDE, str(err)))
+                continue
+            for src, _ in source_parts(expanded):
+                if root:
+                    try:
+                        files = local_files(root, src)
+                        out.append(Check(name, part, OK, str(files[0]) + (
+                            f" (+{len(files) - 1})" if len(files) > 1 else "")))
+                    except DataError:
+                        out.append(Check(name, part, PROVIDE,
+                                     f"{src.describe()} not in the mirror {root}/{src.repo}/"))
+                    continue
+                hit = cached_split(src.repo, src.config)
+                out.append(Check(name, part, OK if hit else FETCH, str(hit) if hit else
+                                 f"{src.describe()} not in {hf_dirs()[1]}"))
+    return out
+
+
+def format_checks(checks: list[Check], config: str) -> str:
+    lines = [f"{'task':<16} {'part':<14} {'status':<8} where / what"]
+    lines += [f"{c.task:<16} {c.part:<14} {c.status:<8} {c.where}" for c in checks]
+    n = {s: sum(c.status == s for c in checks) for s in (OK, FETCH, PROVIDE)}
+    lines.append(f"\n{len(checks)} items: {n[OK]} present, {n[FETCH]} to fetch, {n[PROVIDE]} need local data")
+    if n[FETCH]:
+        lines.append(f"to fetch (on a host with network): xstilts prefetch --config {config}")
+    provide = sorted({c.task for c in checks if c.status == PROVIDE})
+    if provide:
+        lines.append("to provide: a local mirror per task (config data.tasks.<task>: <root>, files "
+                     "<root>/<repo>/<config>/<split>.parquet or the Hub's sharded layout) for "
+                     + ", ".join(provide))
+    return "\n".join(lines) + "\n"
+
+
+def run(cfg, out: str | None = None) -> None:
+    """The ``data check`` command: prints the table; exits 1 when anything is missing."""
+    checks = check(cfg)
+    text = format_checks(checks, str(cfg.source))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    if any(c.status != OK for c in checks):
+        sys.exit(1)
+
+
+def missing_data(cfg, manifest: str | None = None) -> dict[str, str]:
+    """What the grid cannot read, as ``{task or "model:<name>": one-line reason}``: a split
+    absent from its local mirror, licensed data without a local path, and (once prefetch has
+    run) every item its manifest lists as not fetched.  Hub data not yet prefetched is not
+    missing: the ``prefetch`` job gets it."""
+    import json
+
+    from xstilts.stages.prefetch import describe_missing, manifest_path
+
+    out: dict[str, str] = {}
+    if cfg.is_toy:  # the workflow generates the toy benchmark itself
+        return out
+    for c in check(cfg):
+        if c.status == PROVIDE and not c.task.startswith(("model:", "tokenizer:")):
+            out.setdefault(c.task, f"{c.part}: {c.where}")
+    f = Path(manifest or manifest_path())
+    if not cfg.is_toy and f.is_file():
+        for m in json.loads(f.read_text()).get("missing", []):
+            for user in m["used_by"]:
+                key = user if user.startswith(("model:", "tokenizer:")) else user.split(":")[0]
+                out.setdefault(key, describe_missing(m))
+    return out
+
+
+def cell_missing(cfg, cell, missing: dict[str, str]) -> str | None:
+    """Why a cell cannot run (the first of its tasks or its model that is missing), or None."""
+    tok = cfg.tokenizer_of(cell.model)
+    for key in (f"model:{cell.model}", f"tokenizer:{tok}", cell.target,
+                *(cell.inter.tasks if cell.inter.trains else ())):
+        if key in missing:
+            return f"{key}: {missing[key]}"
+    return None
+
+
+def split_cells(cfg, cells: list, missing: dict[str, str]) -> tuple[list, list[tuple]]:
+    """``(cells that can run, [(left-out cell, reason)])``."""
+    keep, left = [], []
+    for cell in cells:
+        why = cell_missing(cfg, cell, missing)
+        (left.append((cell, why)) if why else keep.append(cell))
+    return keep, left
+
+
+def missing_message(cfg, missing: dict[str, str]) -> str:
+    lines = "\n  ".join(f"{k}: {v}" for k, v in sorted(missing.items()))
+    config = str(cfg.source) if Path(str(cfg.source)).is_file() else "<config>"
+    return (f"{len(missing)} task(s)/model(s) of the grid have no data (data.on_missing_data: "
+            f"{cfg.on_missing_data}):\n  {lines}\nProvide them (a local mirror: data.tasks.<task>; "
+            f"`xstilts data check --config {config}` lists every file), or set "
+            "data.on_missing_data: skip to leave their cells out.")
