@@ -57,6 +57,16 @@ def test_registry_entries():
             assert src.repo == CONTROLS_REPO and src.local_only == CONTROL_NOTE
 
 
+def test_every_target_has_a_scorer():
+    """The gains stage resamples per-example scores read through the task's Submission: a
+    target without one (objclass, once) fails at the end of a whole run."""
+    from xstilts.analysis.score import known_tasks
+
+    targets = {n for n, t in TASKS.items() if "target" in t.roles}
+    assert targets and targets <= set(known_tasks())
+    assert TASKS["objclass"].submission.ext == "tsv"
+
+
 def test_files_schema_and_manifest(toy):
     root, m = toy
     assert m["sizes"]["n_objclass_train"] == 42

@@ -219,7 +219,11 @@ def _cell_examples(cells: pd.DataFrame, langs: pd.DataFrame, target: str, labels
     from xstilts.analysis.score import example_scores
     from xstilts.core.registry import get_task
 
-    ext = get_task(target).submission.ext
+    sub = get_task(target).submission
+    if sub is None:  # a registry entry without a scorer cannot be resampled per example
+        raise StatsError(f"target {target!r} has no submission format in the registry "
+                         "(Task.submission), so its per-example scores cannot be read")
+    ext = sub.ext
     out = {}
     d = langs[(langs["kind"] == "cell") & (langs["target"] == target)]
     for (model, inter, seed), rows in d.groupby(["model", "inter", "seed"], sort=True):

@@ -9,7 +9,7 @@ word, same sentences: expected gain about 0).  They exist only in the toy benchm
 
 from __future__ import annotations
 
-from xstilts.core.registry import Source, Task
+from xstilts.core.registry import Source, Submission, Task
 from xstilts.tasks.catalog.classification import CLS
 from xstilts.tasks.catalog.tagging import TAG
 
@@ -32,6 +32,8 @@ TASKS = [
         test=control("objclass.{lang}", "test", "sentence"),
         languages=("en",), labels=OBJ_CLASSES, roles=("target",),
         hparams={**CLS, "epochs": 30},
+        # scored like XNLI (one label per line); no official language list: a toy-only task
+        submission=Submission("tsv", "labels", ("accuracy",), ("accuracy",)),
         note="planted-control target: the class of the sentence's one object noun (7 classes, "
              "no verb/adjective/length cue); small English training set (toy.sizes."
              "n_objclass_train); " + CONTROL_NOTE,
