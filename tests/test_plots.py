@@ -231,3 +231,22 @@ def test_one_seed_without_signal_says_noise(tmp_path):
     assert "Nothing in this run is distinguishable from noise" in html
     assert "With one seed an interval covers test-set noise only" in html
     assert "1 seed," in html and "not distinguishable from noise" in html
+
+
+def test_toy_retrieval_finding_carries_the_shortcut_caveat():
+    """A random-init win on toy Tatoeba is surface overlap: its Findings sentence says so."""
+    import pandas as pd
+
+    from xstilts.analysis.report import _findings_section
+
+    row = dict(model="tiny-s", inter="none", target="tatoeba", metric="accuracy",
+               comparison="none_vs_scratch", versus="scratch", gain=-0.35, ci_low=-0.44,
+               ci_high=-0.25, p_value=0.005, n_seeds=3, n_examples=800, languages="qaa,qab",
+               params_non_embedding=98_000.0, confidence=0.95, n_resamples=2000, seed_level=True,
+               verdict="")
+    stat = {"gains": pd.DataFrame([row]), "breakeven": pd.DataFrame(columns=["target"])}
+    toy = _findings_section(stat, ["tatoeba"], toy=True)
+    real = _findings_section(stat, ["tatoeba"], toy=False)
+    assert "hurts tiny-s by -0.350 [-0.440, -0.250]" in toy
+    assert "Shortcut control, not a transfer measurement" in toy
+    assert "Shortcut control" not in real

@@ -298,8 +298,12 @@ def _findings_section(stat: dict, targets: list[str], toy: bool) -> str:
     parts = ['<section id="findings"><h2>Findings</h2>']
     if toy:
         parts.append(f'<div class="note">{html.escape(TOY_FINDINGS)}</div>')
+    # a toy retrieval target is a shortcut control: its sentence carries the caveat beside it
+    caveat = {f.target: shortcut_note(f.target, "toy" if toy else "") for f in found}
     parts.append("<ul>" + "".join(f'<li class="finding" data-target="{html.escape(f.target)}">'
-                                  f"{html.escape(f.sentence)}</li>" for f in found) + "</ul>")
+                                  f"{html.escape(f.sentence)}"
+                                  + (f" <em>{html.escape(caveat[f.target])}</em>" if caveat[f.target] else "")
+                                  + "</li>" for f in found) + "</ul>")
     bottom = overall(g, found)
     if bottom:
         parts.append(f'<p class="overall"><strong>{html.escape(bottom)}</strong></p>')
