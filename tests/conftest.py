@@ -84,3 +84,54 @@ def planned_jobs():
 @pytest.fixture(scope="session")
 def stages():
     return _stages
+
+
+# ----------------------------------------------------------------------------- one trained cell
+# test_resume and test_faults interrupt the same cell: nano-1x32 on toy PAWS-X (qaa only), run
+# by hand through the CLI; each module sets its own step budget.
+ONE_CELL = {"model": "nano-1x32", "target": "pawsx", "seed": 1}
+
+
+def _one_cell_config(steps: int, save_every, eval_every: int, **hp) -> dict:
+    import yaml
+
+    raw = yaml.safe_load(TINY.read_text())
+    raw.update(intermediate=["none"], targets=[ONE_CELL["target"]], controls=[])
+    raw.pop("multitask", None)
+    raw["toy"]["languages"] = ["qaa"]
+    raw["hparams"] = {
+        "default": {"lr": 3e-3, "batch_size": 16, "max_length": 64, "eval_every": eval_every,
+                    "patience": 100, "dev_size": 60, "save_every": save_every, **hp},
+        "target": {"epochs": 10, "max_steps": steps},
+    }
+    return raw
+
+
+def _one_cell_args() -> list[str]:
+    c = ONE_CELL
+    return ["target", "--model", c["model"], "--inter", "none", "--target", c["target"],
+            "--seed", str(c["seed"])]
+
+
+def _one_cell_world(d: Path, raw: dict) -> dict:
+    """Toy data, tokenizer, tokenized target, base model and the uninterrupted run ``d/ref``;
+    returns the reference's cost record."""
+    import json
+
+    import yaml
+
+    c = ONE_CELL
+    (d / "c.yaml").write_text(yaml.safe_dump(raw))
+    _stages(d, (["toy-data"], ["tokenizer", "--name", "toy"],
+                ["prepare", "--tokenizer", "toy", "--task", c["target"]], ["base", "--model", c["model"]],
+                _one_cell_args() + ["--out", "ref"]))
+    return json.loads((d / "ref/cost.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def one_cell():
+    """The shared interrupted-cell harness: ``config(steps, save_every, eval_every, **hp)`` and
+    ``world(dir, raw) -> reference cost``."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(config=_one_cell_config, world=_one_cell_world, **ONE_CELL)

@@ -37,29 +37,15 @@ CELL = paths.cell_model_dir(MODEL, "none", TARGET, SEED)
 STATE = paths.state_dir(CELL)
 
 
-def _config(**hp) -> dict:
-    raw = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
-    raw.update(intermediate=["none"], targets=[TARGET], controls=[])
-    raw.pop("multitask", None)
-    raw["toy"]["languages"] = ["qaa"]
-    raw["hparams"] = {
-        "default": {"lr": 3e-3, "batch_size": 16, "max_length": 64, "eval_every": EVAL_EVERY,
-                    "patience": 100, "dev_size": 60, "save_every": SAVE_EVERY, **hp},
-        "target": {"epochs": 10, "max_steps": STEPS},
-    }
-    return raw
+def _config(one_cell, **hp) -> dict:
+    return one_cell.config(STEPS, hp.pop("save_every", SAVE_EVERY), EVAL_EVERY, **hp)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, stages):
+def world(tmp_path_factory, one_cell):
     """Toy data, tokenizer, tokenized pawsx, a base model, and the uninterrupted run ``ref/``."""
     d = tmp_path_factory.mktemp("faults")
-    (d / "c.yaml").write_text(yaml.safe_dump(_config()))
-    stages(d, (["toy-data"], ["tokenizer", "--name", "toy"],
-               ["prepare", "--tokenizer", "toy", "--task", TARGET], ["base", "--model", MODEL],
-               ["target", "--model", MODEL, "--inter", "none", "--target", TARGET,
-                "--seed", str(SEED), "--out", "ref"]))
-    ref = json.loads((d / "ref/cost.json").read_text())
+    ref = one_cell.world(d, _config(one_cell))
     assert ref["steps"] == STEPS and ref["best_step"] == STEPS, ref["history"]
     return d, ref
 
@@ -225,11 +211,11 @@ def test_sigint_saves_like_sigterm(world):
     assert cost["resumed_from"] == [stopped]
 
 
-def test_time_based_saves_by_default(world):
+def test_time_based_saves_by_default(world, one_cell):
     """save_every null: a state every save_minutes of wall time (here 0.3 s)."""
     d, _ = world
     _clean(d)
-    raw = _config(save_every=None, save_minutes=0.005)
+    raw = _config(one_cell, save_every=None, save_minutes=0.005)
     (d / "timed.yaml").write_text(yaml.safe_dump(raw))
     proc = subprocess.Popen(_cmd("timed.yaml"), cwd=d, env=_env(XSTILTS_TEST_STEP_SLEEP=0.1),
                             stdout=open(d / "timed.log", "w"), stderr=subprocess.STDOUT)
@@ -258,11 +244,11 @@ def test_truncated_upstream_checkpoint_names_the_file_and_the_rule(world):
     _clean(d)
 
 
-def test_non_finite_loss_stops_the_phase_naming_the_step(world):
+def test_non_finite_loss_stops_the_phase_naming_the_step(world, one_cell):
     d, _ = world
     _clean(d)
     for name, bad in (("nan0.yaml", 0), ("nan3.yaml", 3)):
-        (d / name).write_text(yaml.safe_dump(_config(lr=1e30, max_bad_steps=bad)))
+        (d / name).write_text(yaml.safe_dump(_config(one_cell, lr=1e30, max_bad_steps=bad)))
         r = _run(d, name)
         assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
         msg = _error_line(r)
@@ -273,19 +259,19 @@ def test_non_finite_loss_stops_the_phase_naming_the_step(world):
         _clean(d)
 
 
-def test_changing_save_every_leaves_a_finished_workflow_with_nothing_to_do(tmp_path, snakemake, planned_jobs):
-    raw = _config()
+def test_changing_save_every_leaves_a_finished_workflow_with_nothing_to_do(tmp_path, snakemake, planned_jobs, one_cell):
+    raw = _config(one_cell)
     raw["hparams"]["target"]["max_steps"] = 10
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
     out = paths.checkpoint_done(CELL)
     snakemake(tmp_path, out, configs=(tmp_path / "c.yaml",))
     for change in ("save_every=0", "save_every=null", "save_minutes=1"):
-        raw2 = _config(**yaml.safe_load(change.replace("=", ": ")))
+        raw2 = _config(one_cell, **yaml.safe_load(change.replace("=", ": ")))
         raw2["hparams"]["target"]["max_steps"] = 10
         (tmp_path / "c2.yaml").write_text(yaml.safe_dump(raw2))
         assert planned_jobs(snakemake(tmp_path, out, "-n", configs=(tmp_path / "c2.yaml",))) == {}, change
     # a setting that changes the result reruns the training (and not the tokenization)
-    raw2 = _config(lr=2e-3)
+    raw2 = _config(one_cell, lr=2e-3)
     raw2["hparams"]["target"]["max_steps"] = 10
     (tmp_path / "c2.yaml").write_text(yaml.safe_dump(raw2))
     assert planned_jobs(snakemake(tmp_path, out, "-n", configs=(tmp_path / "c2.yaml",))) == {"target": 1}

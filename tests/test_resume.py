@@ -30,30 +30,12 @@ CELL = paths.cell_model_dir(MODEL, "none", TARGET, SEED)
 STATE = paths.state_dir(CELL)
 
 
-def _config() -> dict:
-    raw = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
-    raw.update(intermediate=["none"], targets=[TARGET], controls=[])
-    raw.pop("multitask", None)
-    raw["toy"]["languages"] = ["qaa"]
-    raw["hparams"] = {
-        "default": {"lr": 3e-3, "batch_size": 16, "max_length": 64, "eval_every": EVAL_EVERY,
-                    "patience": 100, "dev_size": 60, "save_every": SAVE_EVERY},
-        "target": {"epochs": 10, "max_steps": STEPS},
-    }
-    return raw
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, stages):
+def world(tmp_path_factory, one_cell):
     """A run directory with the toy data, tokenizer, tokenized pawsx and a base model, plus the
     uninterrupted reference run (``ref/``)."""
     d = tmp_path_factory.mktemp("resume")
-    (d / "c.yaml").write_text(yaml.safe_dump(_config()))
-    stages(d, (["toy-data"], ["tokenizer", "--name", "toy"],
-               ["prepare", "--tokenizer", "toy", "--task", TARGET], ["base", "--model", MODEL],
-               ["target", "--model", MODEL, "--inter", "none", "--target", TARGET,
-                "--seed", str(SEED), "--out", "ref"]))
-    ref = json.loads((d / "ref/cost.json").read_text())
+    ref = one_cell.world(d, one_cell.config(STEPS, SAVE_EVERY, EVAL_EVERY))
     assert ref["steps"] == STEPS and ref["resumed_from"] == []
     # the checkpoint holds the best dev state: it must come from after the interruptions below
     # (steps 5-10), or comparing final weights would only compare pre-interruption weights
