@@ -100,6 +100,25 @@ def checkpoint_done(ckpt_dir: str) -> str:
     return f"{ckpt_dir}/cost.json"
 
 
+def staged_eval_dir(ckpt_dir: str) -> str:
+    """The evaluation a target job makes of its checkpoint right after training, in memory
+    (``eval.json``, ``predictions/``, ``key``): the ``evaluate`` job adopts it when the key still
+    matches instead of starting torch and loading the model again."""
+    return f"{ckpt_dir}/eval"
+
+
+def staged_eval(ckpt_dir: str) -> str:
+    return f"{staged_eval_dir(ckpt_dir)}/eval.json"
+
+
+def staged_predictions(ckpt_dir: str) -> str:
+    return f"{staged_eval_dir(ckpt_dir)}/predictions"
+
+
+def staged_key(ckpt_dir: str) -> str:
+    return f"{staged_eval_dir(ckpt_dir)}/key"
+
+
 def cell_dir(model: str, inter: str, target: str, seed) -> str:
     return f"{RESULTS}/cells/{model}/{inter}/{target}/s{seed}"
 

@@ -67,30 +67,103 @@ def write_labels(task: Task, examples_by_lang: dict[str, list[dict]], out_dir: s
     return written
 
 
+def _meta(cfg, cell, ckpt: str, data: str) -> dict:
+    m, i, t, s = cell.key
+    return {"benchmark": cfg.benchmark, "model": m, "inter": i, "target": t, "seed": s,
+            "partial_average": cfg.partial_languages(t),  # a languages.<target> subset
+            "provenance": Provenance(checkpoint=ckpt, data=data, config=cfg.source).to_json()}
+
+
+def eval_key(cfg, cell, ckpt: str) -> str:
+    """What an evaluation of a checkpoint depends on besides the code: the checkpoint (its
+    ``cost.json``), the tokenized test data (its manifest), the decoding options and the
+    languages.  The staged evaluation of a target job is adopted only under the same key."""
+    import hashlib
+    import json
+
+    data = paths.data_dir(cfg.tokenizer_of(cell.model), cell.target)
+
+    def digest(path: str) -> str:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+
+    parts = {"checkpoint": digest(paths.checkpoint_done(ckpt)), "data": digest(paths.manifest_file(data)),
+             "options": cfg.bound(cell.target, "target", model=cell.model).options,
+             "languages": cfg.eval_languages(cell.target), "cell": list(cell.key)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _evaluate(cfg, cell, model, ckpt: str, pad_id: int, device, out: str, pred_dir: str) -> dict:
+    """``model`` (already built, on any device) in every language of the cell's target."""
+    bound = cfg.bound(cell.target, "target", model=cell.model)
+    data = paths.data_dir(cfg.tokenizer_of(cell.model), cell.target)
+    res = evaluate_cell(model, bound.task, data, cfg.eval_languages(bound.task.name), out, pred_dir,
+                        device=device, dtype=cfg.runtime.dtype, batch_size=None, pad_id=pad_id,
+                        meta=_meta(cfg, cell, ckpt, data), options=bound.options)
+    log(f"{'/'.join(map(str, cell.key[:3]))}/s{cell.seed}: average {res['average']:.3f} "
+        + " ".join(f"{lang}={v[bound.task.metric]:.3f}" for lang, v in res["languages"].items()))
+    return res
+
+
+def stage_after_training(cfg, cell, model, pad_id: int, device) -> dict:
+    """Called by the target job with the model it has just trained and saved: evaluate it in
+    memory into the checkpoint's staging folder (:func:`paths.staged_eval_dir`), keyed by
+    :func:`eval_key`, so that the ``evaluate`` job needs neither torch nor the model."""
+    import shutil
+
+    from xstilts.stages.common import write_text
+
+    ckpt = cell.model_dir
+    staged = paths.staged_eval_dir(ckpt)
+    shutil.rmtree(staged, ignore_errors=True)
+    res = _evaluate(cfg, cell, model, ckpt, pad_id, device, paths.staged_eval(ckpt),
+                    paths.staged_predictions(ckpt))
+    write_text(paths.staged_key(ckpt), eval_key(cfg, cell, ckpt))  # last: marks it complete
+    return res
+
+
+def _adopt(cfg, cell, ckpt: str, out: str, pred_dir: str) -> dict | None:
+    """The target job's staged evaluation of ``ckpt``, copied to ``out``/``pred_dir``, if it
+    was made under the key this evaluation would have (else None)."""
+    import shutil
+
+    key_file = paths.staged_key(ckpt)
+    try:
+        with open(key_file, encoding="utf-8") as fh:
+            staged_key = fh.read().strip()
+    except FileNotFoundError:
+        return None
+    if staged_key != eval_key(cfg, cell, ckpt):
+        log(f"{key_file}: made under other options or data; evaluating again")
+        return None
+    record = EvalRecord.from_json(paths.staged_eval(ckpt))
+    shutil.rmtree(pred_dir, ignore_errors=True)
+    shutil.copytree(paths.staged_predictions(ckpt), pred_dir)
+    record.write(out)
+    log(f"{'/'.join(map(str, cell.key[:3]))}/s{cell.seed}: adopted the evaluation the target job "
+        f"made of {ckpt} (same checkpoint, data, options and languages)")
+    return record.to_json()
+
+
 def run(cfg, cell, out: str | None = None, ckpt: str | None = None, predictions: str | None = None) -> dict:
-    """The ``evaluate`` stage: the cell's checkpoint in every language of its target."""
+    """The ``evaluate`` stage: the cell's checkpoint in every language of its target (for a
+    trained target, the evaluation its target job staged, when still valid)."""
+    ckpt = ckpt or cell.evaluated
+    out, pred_dir = out or cell.eval_file, predictions or cell.predictions
+    if not cell.zero_shot:
+        adopted = _adopt(cfg, cell, ckpt, out, pred_dir)
+        if adopted is not None:
+            return adopted
     from xstilts.stages.models import XstiltsModel, load_encoder, load_task_model, load_tokenizer
 
-    bound = cfg.bound(cell.target, "target", model=cell.model)
-    task = bound.task
+    task = cfg.bound(cell.target, "target", model=cell.model).task
     device = cfg.runtime.start()
-    ckpt = ckpt or cell.evaluated
     if cell.zero_shot:  # the intermediate checkpoint itself (scratch: a random init of the base)
         model = XstiltsModel(load_encoder(ckpt, random_init=cell.inter.random_init, seed=int(cell.seed)))
     else:
         model = load_task_model(ckpt, [task])
     tok = load_tokenizer(paths.tokenizer_dir(cfg.tokenizer_of(cell.model)))
-    data = paths.data_dir(cfg.tokenizer_of(cell.model), cell.target)
-    m, i, t, s = cell.key
-    meta = {"benchmark": cfg.benchmark, "model": m, "inter": i, "target": t, "seed": s,
-            "partial_average": cfg.partial_languages(t),  # a languages.<target> subset
-            "provenance": Provenance(checkpoint=ckpt, data=data, config=cfg.source).to_json()}
-    res = evaluate_cell(model, task, data, cfg.eval_languages(task.name), out or cell.eval_file,
-                        predictions or cell.predictions, device=device, dtype=cfg.runtime.dtype,
-                        batch_size=None, pad_id=tok.pad_token_id, meta=meta, options=bound.options)
-    log(f"{m}/{i}/{t}/s{s}: average {res['average']:.3f} "
-        + " ".join(f"{lang}={v[task.metric]:.3f}" for lang, v in res["languages"].items()))
-    return res
+    return _evaluate(cfg, cell, model, ckpt, tok.pad_token_id, device, out, pred_dir)
 
 
 def evaluate_baselines(task: Task, local_root: str | None, languages: list[str], meta: dict,

@@ -573,5 +573,9 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
             lock.release()
         log(f"{phase} {'+'.join(task_names)}: best dev {cost['best_dev']:.3f} at step "
             f"{cost['best_step']}/{cost['steps']} in {cost['wall_s']:.0f}s -> {out}")
+        if cell is not None and out == cell.model_dir:  # the evaluate job adopts this
+            from xstilts.stages.evaluate import stage_after_training
+
+            stage_after_training(cfg, cell, net, tok.pad_token_id, device)
     distributed.teardown()
     return cost
