@@ -265,3 +265,38 @@ def test_toy_twins_hub_schema_unseen_eval_names_and_small_ccg_tagset(tmp_path):
     ccg = get_task("ccg")
     labelled = FAMILY.with_labels(ccg, lambda: load_examples(ccg, "train", str(tmp_path / "hub")))
     assert 10 <= len(labelled.labels) <= 40
+
+
+def test_panx_names_take_the_languages_spelling_by_distance(tmp_path):
+    """PAN-X entities keep their English spelling with the language's share of English words and
+    are otherwise respelt in its letters (cue words kept); tags and non-entity words do not
+    change, and the written test sets are exactly these sentences."""
+    from xstilts.toy import generate
+    from xstilts.toy.tagging_twins import CUE_WORDS, TaggingTwins
+    from xstilts.toy.twins import TwinBuilder
+    from xstilts.toy.world import PHONOLOGY, build_world
+
+    langs = ("en", "qaa", "qad")
+    generate(tmp_path, seed=0, languages=langs, n_train=40, n_dev=40, n_test=200, n_corpus=50)
+    tw = TaggingTwins(TwinBuilder(build_world(0, langs), 0, 40, 40, 200))
+    items = tw.items("panx", "test")
+    kept = {}
+    for lang in ("qaa", "qad"):
+        written = load_examples(PANX, f"test-{lang}", str(tmp_path / "hub"))
+        names = same = 0
+        for it, ex in zip(items, written):
+            plain = tw.render(it, lang)
+            spelt = tw.spelling.sentence(plain, lang)
+            assert ex["words"] == [t.text for t in spelt] and ex["tags"] == [t.ent for t in spelt]
+            assert [t.ent for t in spelt] == [t.ent for t in plain]
+            for a, b in zip(plain, spelt):
+                if a.ent == "O" or a.text in CUE_WORDS:
+                    assert a.text == b.text  # only names change
+                    continue
+                names += 1
+                same += a.text == b.text
+                if a.text != b.text:  # respelt: only the language's letters
+                    assert set(b.text.lower()) <= set(PHONOLOGY[lang][0] + PHONOLOGY[lang][1]), b.text
+        kept[lang] = same / names
+    assert tw.spelling.sentence(tw.render(items[0], "en"), "en") == tw.render(items[0], "en")
+    assert 0.6 < kept["qaa"] < 0.9 and kept["qad"] < 0.15  # .75 and .05 of the names keep English

@@ -17,7 +17,8 @@ from xstilts.toy.tagging_twins import write_tagging_twins
 from xstilts.toy.twins import TwinBuilder
 from xstilts.toy.world import LANGUAGES, TOY_LANGUAGES, build_world, stable_rng
 
-GENERATOR_VERSION = 2  # 2: homographs, qab in English order, lexicon file
+GENERATOR_VERSION = 2  # 2: homographs, qab in English order, lexicon file (world + corpus: in the encoder key)
+TWINS_VERSION = 2  # 2: PAN-X names in local spelling (the labelled twins only: encoders unaffected)
 
 #: (repo, config) of every twin -> split names written (``{lang}`` = per-language configs)
 TWIN_SPLITS = {
@@ -143,6 +144,7 @@ def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, 
     manifest = {
         "benchmark": "toy",
         "generator_version": GENERATOR_VERSION,
+        "twins_version": TWINS_VERSION,
         "seed": seed,
         "languages": list(languages),
         "toy_languages": list(languages[1:]),

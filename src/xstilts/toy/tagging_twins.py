@@ -6,18 +6,25 @@ carries its UPOS and BIO entity tag).  The names in them are replaced by *fresh*
 training split draws from one pool, validation and test from another, disjoint one, so a
 word-form lookup learnt on English training data cannot recognise an evaluation entity; type
 and extent must come from context ("<PER> bought", "in <LOC>", "for <ORG>") and from
-name-internal cue words ("Port", "Lake", "Bank").  Names are shared by every language (as in
-the toy world), test sets are parallel across languages.
+name-internal cue words ("Port", "Lake", "Bank").  Test sets are parallel across languages.
+
+UD-POS keeps the fresh names in every language.  PAN-X (WikiANN) writes them as the languages'
+own Wikipedias would: a name keeps its English spelling with the language's share of English
+word types (``qaa`` .75 ... ``qad`` .05) and is otherwise respelt in the language's phonology (a
+fixed letter mapping per language; cue words stay), so the entities of a distant language are
+unseen strings whose type and extent only the sentence around them tells.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pyarrow as pa
 
 from xstilts.core.registry import TASKS
 from xstilts.toy import items as I
 from xstilts.toy.render import Token
-from xstilts.toy.world import stable_rng
+from xstilts.toy.world import GRAMMARS, PHONOLOGY, stable_int, stable_rng
 
 S, LS = pa.string(), pa.list_(pa.string())
 UDPOS_SCHEMA = pa.schema([("tokens", LS), ("pos_tags", pa.list_(pa.int64()))])
@@ -30,8 +37,12 @@ LOC_CUES = (("Port", None), ("Lake", None), ("Cape", None), (None, "Bay"), (None
 ORG_CUES = ("Group", "Bank", "Labs", "Motors", "Press", "Systems", "Foods", "Media")
 
 
+NAME_CONSONANTS, NAME_VOWELS = "bdfghklmnprstvz", "aeiou"
+CUE_WORDS = {w for pair in LOC_CUES for w in pair if w} | set(ORG_CUES)
+
+
 def _name_word(rng) -> str:
-    cons, vows = "bdfghklmnprstvz", "aeiou"
+    cons, vows = NAME_CONSONANTS, NAME_VOWELS
     shape = rng.choice(("CVCV", "CVCVC", "CVCCV", "VCVC", "CVCVCV"))
     w = "".join(rng.choice(cons) if ch == "C" else rng.choice(vows) for ch in shape)
     return w.capitalize()
@@ -90,6 +101,37 @@ def rename(toks, mapping: dict) -> list:
             out.append(Token(part, "PROPN", ("B-" if j == 0 else "I-") + kind, toks[start].slot))
         last = end
     return out + toks[last:]
+
+
+class LocalSpelling:
+    """PAN-X's names as a language writes them: English spelling for the language's share of
+    names (chosen per name and language, stable), else a letter-by-letter respelling into the
+    language's phonology.  Cue words ("Port", "Bank") keep their form."""
+
+    def __init__(self, seed: int):
+        self.seed, self.letters = seed, {}
+        for lang, (cons, vows, _) in PHONOLOGY.items():
+            rng = stable_rng(seed, "tagging", "spelling", lang)
+            self.letters[lang] = {**{c: rng.choice(cons) for c in NAME_CONSONANTS},
+                                  **{v: rng.choice(vows) for v in NAME_VOWELS}}
+
+    def respelt(self, name: str, lang: str) -> bool:
+        return stable_int(self.seed, "tagging", "respell", lang, name) % 1000 >= 1000 * GRAMMARS[lang].share
+
+    def word(self, word: str, lang: str) -> str:
+        if word in CUE_WORDS:
+            return word
+        return "".join(self.letters[lang].get(ch, ch) for ch in word.lower()).capitalize()
+
+    def sentence(self, toks: list, lang: str) -> list:
+        if lang not in self.letters:  # English
+            return toks
+        out = list(toks)
+        for start, end, _ in entity_spans(toks):
+            if self.respelt(" ".join(t.text for t in toks[start:end]), lang):
+                for i in range(start, end):
+                    out[i] = replace(toks[i], text=self.word(toks[i].text, lang))
+        return out
 
 
 # ---------------------------------------------------------------------------- CCG-like tags
@@ -154,6 +196,7 @@ class TaggingTwins:
         reserved = {p for n in w.people + w.places + w.orgs for p in n.split()}
         reserved |= {s for forms in w.lex.values() for s in forms.values()}
         self.names = NamePools(builder.seed, reserved)
+        self.spelling = LocalSpelling(builder.seed)
 
     def items(self, name: str, size: str) -> list:
         """``(clauses, joiner, name mapping)`` per sentence of a split (shared by every language)."""
@@ -183,6 +226,8 @@ class TaggingTwins:
                 if split == "train" and lang != "en":
                     continue
                 sents = [self.render(it, lang) for it in items]
+                if name == "panx":
+                    sents = [self.spelling.sentence(t, lang) for t in sents]
                 if name == "udpos":
                     rows = {"tokens": [[t.text for t in s] for s in sents],
                             "pos_tags": [[UPOS.index(t.pos) for t in s] for s in sents]}
