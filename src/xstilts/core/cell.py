@@ -9,8 +9,12 @@ decided here and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from xstilts.core import paths
+
+if TYPE_CHECKING:
+    from xstilts.tasks.families import Family
 
 # the kinds of an intermediate
 NONE = "none"  # the pretrained encoder goes straight to the target
@@ -89,7 +93,7 @@ class BoundTask:
     """A registry task bound to a phase: its family, resolved hyperparameters and options."""
 
     task: object  # registry Task
-    family: object
+    family: Family
     phase: str  # "intermediate" | "target"
     hparams: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)  # the family's options (Family.options)

@@ -35,6 +35,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -44,6 +45,9 @@ from xstilts.core.runtime import autocast
 from xstilts.stages import distributed, guard
 from xstilts.stages.common import _to, atomic_write_bytes, predict
 from xstilts.stages.profiling import CostMeter
+
+if TYPE_CHECKING:
+    from xstilts.tasks.families import Family
 
 STATE_FILE = "state.json"
 STATE_VERSION = 1
@@ -57,7 +61,7 @@ class TaskData:
     """A bound task's tokenized training and English dev features."""
 
     task: object  # registry Task
-    family: object
+    family: Family
     train: list[dict]
     dev: list[dict] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # the family's options (Family.options)

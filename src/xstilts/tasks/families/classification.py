@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-
-from xstilts.core.lazy import lazy
-from xstilts.tasks.families import Family, label_index, require
-
-nn = lazy("torch.nn")
+from xstilts.tasks.families import label_index, require
+from xstilts.tasks.families.sequence import SequenceClassification
 
 
 def _pair(a: str, b: str):
@@ -30,7 +27,7 @@ def _sentence(row, task, where):
             "text_b": None, "label": label_index(row["label"], task.labels, where)}
 
 
-class Classification(Family):
+class Classification(SequenceClassification):
     name = "classification"
     converters = {
         "premise_hypothesis": _pair("premise", "hypothesis"),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-
 from xstilts.core.lazy import lazy
-from xstilts.tasks.families import ConversionError, Family, label_index, require
+from xstilts.tasks.families import ConversionError, label_index, require
+from xstilts.tasks.families.sequence import SequenceClassification
 
 nn = lazy("torch.nn")
 
@@ -46,7 +46,7 @@ def _copa(row, task, where):
             "label": label_index(row["label"], ["0", "1"], where)}
 
 
-class MultipleChoice(Family):
+class MultipleChoice(SequenceClassification):
     name = "multiple_choice"
     converters = {"hellaswag": _hellaswag, "commonsense_qa": _commonsense_qa,
                   "cosmos_qa": _cosmos_qa, "copa": _copa}

@@ -36,8 +36,7 @@ import pyarrow as pa
 
 from xstilts.analysis import metrics as M
 from xstilts.core.lazy import lazy
-from xstilts.core.paths import submission_file
-from xstilts.tasks.families import ConversionError, Family, require
+from xstilts.tasks.families import ConversionError, Shared, pad, require
 
 torch = lazy("torch")
 nn = lazy("torch.nn")
@@ -99,7 +98,7 @@ def token_span(offsets: list[tuple[int, int]], char_start: int, char_end: int) -
     return first, max(first, last)
 
 
-class QA(Family):
+class QA(Shared):
     name = "qa"
     converters = {"squad": _squad}
     feature_schema = FEATURE_SCHEMA
@@ -156,9 +155,8 @@ class QA(Family):
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, 2))
 
     def collate(self, feats, pad_id):
-        batch = super().collate([{**f, "label": 0} for f in feats], pad_id)
-        batch["labels"] = torch.tensor([[f["start"], f["end"]] for f in feats], dtype=torch.long)
-        return batch
+        return {**pad(feats, pad_id),
+                "labels": torch.tensor([[f["start"], f["end"]] for f in feats], dtype=torch.long)}
 
     def logits(self, head, hidden, mask, batch_shape):
         """(batch, length, 2): start and end logits, padding at -1e4."""
@@ -230,17 +228,13 @@ class QA(Family):
     def write_predictions(self, task, outputs, ids, out_dir, lang, **options):
         """``test-<lang>.json``: ``{id: answer}`` (predictions), or, for gold outputs (lists of
         answer texts, see ``gold``), the SQuAD JSON that ``xstilts score`` reads as labels."""
-        path = submission_file(out_dir, task.name, lang, self.submission_ext(task))
-        path.parent.mkdir(parents=True, exist_ok=True)
         if outputs and isinstance(outputs[0], list):
             qas = [{"id": i, "answers": [{"text": t} for t in golds]} for i, golds in zip(ids, outputs)]
             doc = {"version": f"xstilts-{task.name}", "data": [{"title": task.name,
                                                                 "paragraphs": [{"qas": qas}]}]}
         else:
             doc = dict(zip(ids, outputs))
-        path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        return path
-        return path
+        return self.write_submission(task, out_dir, lang, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
 
 
 def decode(windows_of_example, max_answer_length: int, n_best: int, null_answers: bool) -> str:

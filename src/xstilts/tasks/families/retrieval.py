@@ -38,8 +38,7 @@ import pyarrow as pa
 
 from xstilts.analysis import metrics as M
 from xstilts.core.lazy import lazy
-from xstilts.core.paths import submission_file
-from xstilts.tasks.families import ConversionError, Family, require
+from xstilts.tasks.families import ConversionError, Shared, pad, require
 
 torch = lazy("torch")
 nn = lazy("torch.nn")
@@ -228,7 +227,7 @@ def _mewslix(row, task, where):
     return {"id": str(row["id"]), "side": "q", "text": text, "gold": [str(row["entity_id"])]}
 
 
-class Retrieval(Family):
+class Retrieval(Shared):
     name = "retrieval"
     converters = {"bitext": _bitext, "squad_pairs": _squad_pairs, "xquad_r": _xquad_r,
                   "mewslix": _mewslix}
@@ -302,6 +301,10 @@ class Retrieval(Family):
     def make_head(self, hidden, task, dropout=0.1):
         return nn.Identity()  # XTREME-R's dual encoder has no task parameters
 
+    def collate(self, feats, pad_id):
+        """No labels: the loss's targets are the diagonal of the in-batch similarities."""
+        return {**pad(feats, pad_id), "labels": torch.zeros(len(feats), dtype=torch.long)}
+
     def logits(self, head, hidden, mask, batch_shape):
         """Pairs (training): the in-batch similarity matrix of questions x answers (last
         layer).  Single sentences: the mean-pooled embedding at every layer, (n, layers+1,
@@ -320,6 +323,11 @@ class Retrieval(Family):
         return [row for row in logits.detach().cpu().to(torch.float16).numpy()]
 
     # ---- options ----------------------------------------------------------------------------
+    def task_options(self, task, options: dict) -> dict:
+        """``options`` over the registry task's own and the schema defaults (for callers that
+        pass none, e.g. a test calling the family directly)."""
+        return {**self.default_options(), **self.resolve_options(task.hparams), **options}
+
     def resolve_options(self, hp, model=None):
         """The hyperparameters' options; a model's ``retrieval_layer`` fills ``layer`` unless the
         hyperparameters set it."""
@@ -425,10 +433,7 @@ class Retrieval(Family):
     def write_predictions(self, task, outputs, ids, out_dir, lang, search=None, **_):
         """XTREME submission files: Tatoeba one retrieved target index per line (line i =
         source i), BUCC ``src_id<TAB>trg_id`` per mined pair, ranking ``{query: [ids]}``."""
-        path = submission_file(out_dir, task.name, lang, self.submission_ext(task))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.strategy(task, search).submission(ids, outputs), encoding="utf-8")
-        return path
+        return self.write_submission(task, out_dir, lang, self.strategy(task, search).submission(ids, outputs))
 
 
 def _side(feats, emb, side, split):

@@ -37,8 +37,7 @@ import pyarrow as pa
 
 from xstilts.analysis import metrics as M
 from xstilts.core.lazy import lazy
-from xstilts.core.paths import submission_file
-from xstilts.tasks.families import ConversionError, Family, label_index, require
+from xstilts.tasks.families import ConversionError, Shared, label_index, pad, require
 
 torch = lazy("torch")
 nn = lazy("torch.nn")
@@ -143,7 +142,7 @@ def fallback_tag(labels) -> str:
 
 
 # ---------------------------------------------------------------------------- the family
-class Tagging(Family):
+class Tagging(Shared):
     name = "tagging"
     converters = {"udpos": _class_tags("pos_tags"), "panx": _class_tags("ner_tags"),
                   "tokens_tags": _tokens_tags}
@@ -190,7 +189,7 @@ class Tagging(Family):
         return TaggingHead(hidden, len(task.labels), dropout)
 
     def collate(self, feats, pad_id):
-        batch = super().collate([{**f, "label": 0} for f in feats], pad_id)
+        batch = pad(feats, pad_id)
         labels = torch.full(batch["input_ids"].shape[::2], IGNORE, dtype=torch.long)
         for i, f in enumerate(feats):
             labels[i, : len(f["labels"])] = torch.tensor(f["labels"], dtype=torch.long)
@@ -289,11 +288,8 @@ class Tagging(Family):
     # ---- output ---------------------------------------------------------------------------
     def write_predictions(self, task, outputs, ids, out_dir, lang, **options):
         """One tag per line, a blank line after every sentence (``evaluate.py`` ``read_tag``)."""
-        path = submission_file(out_dir, task.name, lang, self.submission_ext(task))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join("".join(f"{t}\n" for t in sent) + "\n" for sent in outputs),
-                        encoding="utf-8")
-        return path
+        return self.write_submission(task, out_dir, lang,
+                                     "".join("".join(f"{t}\n" for t in sent) + "\n" for sent in outputs))
 
 
 def tag_scores(metric: str, golds: list[list[str]], preds: list[list[str]]) -> dict:
