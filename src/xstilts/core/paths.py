@@ -77,6 +77,16 @@ def test_part(lang: str) -> str:
     return f"test-{lang}"
 
 
+def test_language(part: str) -> str | None:
+    """The language of a ``test-<lang>`` part name (None for ``train``/``dev``)."""
+    return part[len("test-"):] if part.startswith("test-") else None
+
+
+def prefetch_manifest() -> str:
+    """What the ``prefetch`` rule snapshotted into the HF cache (real mode)."""
+    return f"{RESULTS}/prefetch/manifest.json"
+
+
 def data_file(data: str, part: str) -> str:
     """One tokenized part (``train``, ``dev``, ``test-<lang>``) of a task's data directory."""
     return f"{data}/{part}.parquet"

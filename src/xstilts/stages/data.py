@@ -236,12 +236,12 @@ def load_examples(task: Task, part: str, local_root: str | None, limit: int | No
 
     ``limit`` keeps a seeded random subset (used for the English dev subset of early stopping).
     """
-    if part == "train":
+    if part == paths.TRAIN:
         src = task.train
-    elif part == "dev":
+    elif part == paths.DEV:
         src = task.dev
-    elif part.startswith("test-"):
-        src = task.test_source(part[len("test-"):])
+    elif paths.test_language(part) is not None:
+        src = task.test_source(paths.test_language(part))
     else:
         raise ValueError(f"unknown data part {part!r}")
     if src is None:
@@ -303,11 +303,11 @@ def parts_of(cfg, task: str) -> list[str]:
 
 
 def part_source(task: Task, part: str) -> Source | None:
-    if part == "train":
+    if part == paths.TRAIN:
         return task.train
-    if part == "dev":
+    if part == paths.DEV:
         return task.dev
-    return task.test_source(part[len("test-"):])
+    return task.test_source(paths.test_language(part))
 
 
 def input_files(cfg, task: str) -> list[str]:

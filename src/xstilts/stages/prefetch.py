@@ -40,7 +40,7 @@ class PrefetchError(RuntimeError):
 
 
 def manifest_path() -> str:
-    return f"{paths.RESULTS}/prefetch/manifest.json"
+    return paths.prefetch_manifest()
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def task_sources(task_name: str, languages: list[str] | None) -> list[tuple[str,
     task = get_task(task_name)
     out = [("train", task.train), ("dev", task.dev)]
     if languages is not None:
-        out += [(f"test-{lang}", task.test_source(lang)) for lang in languages]
+        out += [(paths.test_part(lang), task.test_source(lang)) for lang in languages]
     return [(part, src) for part, src in out if src is not None]
 
 
