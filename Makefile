@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(PY) -m compileall -q src  # bytecode of the package (an editable install has none; each job would compile it)
 	touch $@
 
 setup: $(VENV)/.installed

@@ -1,7 +1,7 @@
 """Benchmark: DAG construction of the real grid vs Snakemake's own floor.
 
-``snakemake -n --configfile config/paper.yaml`` (about 2,400 jobs) against a dry run of a
-generated Snakefile with the same number of trivial jobs (one rule, one output file each, plus
+``snakemake -n --configfile config/paper.yaml`` (about 2,400 jobs; empty stand-in mirrors for
+the tasks without a Hub copy) against a dry run of a generated Snakefile with the same number of trivial jobs (one rule, one output file each, plus
 ``all``), interleaved in rounds.  The job count is read from the real dry run's job stats.
 
     python benchmarks/bench_dag.py [--rounds 5]
@@ -41,6 +41,36 @@ def total_jobs(out: str) -> int:
     return int(m.group(1))
 
 
+def with_stub_mirrors(configfile: Path, folder: Path) -> Path:
+    """The config with an empty stand-in mirror for every task that has no Hub copy (CCGbank,
+    Mewsli-X: ``data.on_missing_data: fail`` stops a dry run without them), in ``folder``.
+    The dry run only checks that the files exist; no job reads them."""
+    import yaml
+
+    from xstilts.core.config import validate
+    from xstilts.core.registry import get_task
+    from xstilts.stages.data import expand_configs, source_parts
+    from xstilts.stages.prefetch import task_sources
+
+    raw = yaml.safe_load(configfile.read_text())
+    cfg = validate(raw, str(configfile))
+    for name in cfg.data_tasks():
+        parts = task_sources(name, cfg.eval_languages(name) if name in cfg.targets else None)
+        if cfg.local_root(name) or not any(whole.local_only for _, whole in parts):
+            continue
+        root = folder / "mirrors" / name
+        for _, whole in parts:
+            for src, _ in source_parts(expand_configs(get_task(name), whole, None)):
+                f = root / src.repo / (src.config or "default") / f"{src.split}.jsonl"
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.touch()
+        raw.setdefault("data", {}).setdefault("tasks", {})[name] = str(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / configfile.name
+    out.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return out
+
+
 def trivial_snakefile(folder: Path, n: int) -> Path:
     """``n`` jobs: ``all`` plus ``n - 1`` instances of one rule, each writing one file."""
     f = folder / "Snakefile"
@@ -57,8 +87,11 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         # the real grid's dry run in an empty working directory (nothing is built: every job is planned)
-        real = ["--snakefile", str(H.ROOT / "Snakefile"), "--configfile", str(H.ROOT / args.configfile),
-                "--directory", tmp]
+        configfile = with_stub_mirrors(H.ROOT / args.configfile, Path(tmp) / "config")
+        work = Path(tmp) / "work"
+        work.mkdir()
+        real = ["--snakefile", str(H.ROOT / "Snakefile"), "--configfile", str(configfile),
+                "--directory", str(work)]
         _, out = dry_run(real, H.ROOT)
         n = total_jobs(out)
         floor_dir = Path(tmp) / "floor"

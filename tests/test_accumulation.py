@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 
-def _train(tmp_path, micro: int | None) -> dict:
+def _train(tmp_path, micro: int | None, dev: bool = False, **hp_over) -> dict:
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
@@ -34,8 +34,8 @@ def _train(tmp_path, micro: int | None) -> dict:
     model = XstiltsModel(enc)
     model.add_head(task, fam, dropout=0.0)
     hp = {"lr": 3e-3, "batch_size": 16, "epochs": 2, "max_steps": 8, "eval_every": 1, "patience": 100,
-          "warmup": 0.0, "save_every": 1000}
-    return train_phase(model, [TaskData(task, fam, feats, [])], hp, phase="target", seed=1,
+          "warmup": 0.0, "save_every": 1000, **hp_over}
+    return train_phase(model, [TaskData(task, fam, feats, feats[:24] if dev else [])], hp, phase="target", seed=1,
                        device=torch.device("cpu"), pad_id=tok.pad_token_id, log=lambda *a, **k: None,
                        micro_batch_size=micro)
 
@@ -65,3 +65,43 @@ def test_bf16_falls_back_to_fp32_on_a_gpu_without_it(monkeypatch):
     assert not isinstance(autocast("cuda", "bfloat16"), torch.autocast)  # no bf16 autocast there
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert effective_dtype("cuda", "bfloat16") == "bfloat16"
+
+
+def test_early_stopping_counts_evaluations_across_accumulated_steps(tmp_path):
+    """With a learning rate too small to move the dev score, the first evaluation is the best
+    and each later one is a miss: patience 2 stops after step 3 (eval_every 1), with or without
+    micro-batches (the per-step loop state must not reset the miss counter)."""
+    for micro in (None, 4):
+        cost = _train(tmp_path, micro, dev=True, lr=1e-12, patience=2)
+        assert cost["stopped_early"] is True, micro
+        assert [h["step"] for h in cost["history"]] == [1, 2, 3], micro
+        assert cost["best_step"] == 1 and cost["steps"] == 3, micro
+
+
+def test_grad_sync_defers_ddp_all_reduce_to_the_last_micro_batch():
+    """``no_sync`` (DDP's local accumulation) for every pass but the last; nothing to do for a
+    model that is not wrapped."""
+    import contextlib
+
+    import torch
+
+    from xstilts.stages.distributed import grad_sync
+
+    class FakeDDP(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.entered = 0
+
+        @contextlib.contextmanager
+        def no_sync(self):
+            self.entered += 1
+            yield
+
+    net = FakeDDP()
+    for i in range(4):
+        with grad_sync(net, last=i == 3):
+            pass
+    assert net.entered == 3
+    with grad_sync(torch.nn.Linear(2, 2), last=False):  # a plain module: no-op
+        pass
+

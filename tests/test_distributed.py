@@ -39,8 +39,9 @@ def _config() -> dict:
     return raw
 
 
-def worker(out: str) -> None:
-    """Train the target phase without dropout; rank 0 writes ``out``.json + heads."""
+def worker(out: str, micro: int | None = None) -> None:
+    """Train the target phase without dropout (``micro``: examples per forward/backward pass);
+    rank 0 writes ``out``.json + heads."""
     import torch
     from safetensors.torch import save_file
 
@@ -56,7 +57,7 @@ def worker(out: str) -> None:
     model = XstiltsModel(load_encoder("results/models/nano-1x32/base"))  # dropout 0 in its config
     model.add_head(td.task, td.family, dropout=0.0)
     cost = train_phase(model, [td], cfg.hparams(TARGET, "target"), phase="target", seed=SEED,
-                       device=torch.device("cpu"), pad_id=1, log=lambda *_: None)
+                       device=torch.device("cpu"), pad_id=1, log=lambda *_: None, micro_batch_size=micro)
     if distributed.is_main_process():
         from xstilts.stages.train import TaskData, dev_score
 
@@ -69,7 +70,8 @@ def worker(out: str) -> None:
 
 
 if __name__ == "__main__" and "--worker" in sys.argv:
-    worker(sys.argv[sys.argv.index("--worker") + 1])
+    worker(sys.argv[sys.argv.index("--worker") + 1],
+           int(sys.argv[sys.argv.index("--micro") + 1]) if "--micro" in sys.argv else None)
     sys.exit(0)
 
 import pytest  # noqa: E402
@@ -120,7 +122,13 @@ def test_two_gloo_processes_match_one_process(world, monkeypatch):
         torch.set_num_threads(threads)
     _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
           __file__, "--worker", "ddp"], d, "ddp.log")
-    one, two = (json.loads((d / f"{n}.json").read_text()) for n in ("single", "ddp"))
+    # and with gradient accumulation: 2 passes of 4 per rank and step, all-reduced once (no_sync)
+    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+          __file__, "--worker", "ddp-micro", "--micro", "4"], d, "ddp-micro.log")
+    one, two, acc = (json.loads((d / f"{n}.json").read_text()) for n in ("single", "ddp", "ddp-micro"))
+    assert acc["micro_steps"] == 2 * acc["steps"] and acc["steps"] == STEPS
+    for a, b in zip(one["history"], acc["history"]):
+        assert b["loss"] == pytest.approx(a["loss"], abs=2e-3), (a, b)
     assert one["world_size"] == 1 and two["world_size"] == 2
     # same global batches: same examples and (unpadded) tokens in total
     assert two["steps"] == one["steps"] == STEPS

@@ -91,6 +91,45 @@ def test_torch_free_modules_do_not_import_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
+def test_toy_tables_match_pyarrow_and_reject_wrong_types():
+    """The toy generator's buffer-built tables equal ``pa.table`` of the same columns, for every
+    type its schemas use (strings with non-ASCII text, int32/int64, bool, lists, structs)."""
+    import pyarrow as pa
+
+    from xstilts.toy.twins import columns_table
+
+    schema = pa.schema([("s", pa.string()), ("i", pa.int32()), ("q", pa.int64()), ("b", pa.bool_()),
+                        ("tags", pa.list_(pa.int64())),
+                        ("answers", pa.struct([("text", pa.list_(pa.string())),
+                                               ("answer_start", pa.list_(pa.int32()))]))])
+    cols = {"s": ["Åsa köpte", "", "x" * 300] * 3, "i": [0, -7, 2**31 - 1] * 3,
+            "q": [2**40, 1, -(2**63)] * 3, "b": [True, False, True, True, False, False, False, True, True],
+            "tags": [[1, 2], [], [3]] * 3,
+            "answers": [{"text": ["a", "bé"], "answer_start": [0, 4]}, {"text": [], "answer_start": []},
+                        {"text": ["z"], "answer_start": [9]}] * 3}
+    got = columns_table(schema, cols)
+    assert got.equals(pa.table(cols, schema=schema))
+    assert got.column("b").to_pylist() == cols["b"] and got.column("answers").to_pylist() == cols["answers"]
+    with pytest.raises(TypeError):
+        columns_table(schema, {**cols, "i": ["7"] * 9})
+    with pytest.raises(TypeError):
+        columns_table(schema, {**cols, "s": [1] * 9})
+    with pytest.raises(ValueError):
+        columns_table(schema, {**cols, "q": [1]})
+
+
+def test_toy_generation_does_not_import_pandas(tmp_path):
+    """``pa.table`` of Python lists imports pandas (about 0.3 s); the toy-data stage needs none."""
+    code = ("import sys\n"
+            "from xstilts import toy\n"
+            f"m = toy.generate({str(tmp_path)!r}, languages=['en', 'qaa'], n_train=10, n_dev=10, "
+            "n_test=10, n_corpus=100, n_objclass_train=7)\n"
+            "print(len(m['files']), 'pandas' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    n, pandas = out.stdout.split()
+    assert int(n) > 50 and pandas == "False", out.stderr
+
+
 def test_mfu_against_the_datasheet_peak():
     from xstilts.stages.profiling import mfu, peak_tflops
 

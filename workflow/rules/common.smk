@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import sys
+from functools import lru_cache
 
 import yaml
 
@@ -100,44 +101,68 @@ def prepare_param(task):
     return hp if CFG.is_toy else f"{hp} {json.dumps(input_sources(CFG, task))}"
 
 
+# The input and params functions below are pure in their arguments and asked for by many jobs:
+# each result is computed once.
+@lru_cache(maxsize=None)
 def data_of(model, task):
     return P.data_manifest(CFG.tokenizer_of(model), task)
 
 
+@lru_cache(maxsize=None)
 def init_of(model, inter, seed):
     """The checkpoint a target phase starts from (base for none/scratch)."""
     return P.checkpoint_done(CFG.inter(inter).start(model, seed))
 
 
+@lru_cache(maxsize=None)
 def cell_model_of(model, inter, target, seed):
     """What a cell's evaluation reads: its target checkpoint, or for a zero-shot target (no
     training set: BUCC, Tatoeba) the checkpoint the target phase would have started from."""
     return P.checkpoint_done(CFG.cell(model, inter, target, seed).evaluated)
 
 
+@lru_cache(maxsize=None)
 def eval_param(model, target):
     """What evaluation reads from the config besides the checkpoint (decoding options such as
     QA's max_answer_length, the retrieval layer): changing it reruns the evaluation."""
     return json.dumps(CFG.options(target, "target", model=model), sort_keys=True)
 
 
+@lru_cache(maxsize=None)
 def hp_param(task, phase):
     """The hyperparameters that change a training result, as a param: changing them reruns
     exactly the affected jobs (operational ones such as save_every rerun nothing)."""
     return json.dumps(CFG.result_hparams(task, phase), sort_keys=True)
 
 
+@lru_cache(maxsize=None)
 def prepare_param(task):
     """What tokenization reads from the config (max_length, dev_size, encoding options, ...)."""
     return json.dumps(CFG.prepare_settings(task), sort_keys=True)
 
 
-RESOURCES = {m: CFG.resources(m) for m in CFG.models}  # resolved once: asked for every job
+def nproc_of(model):
+    """Training processes per job: resources.nproc, else one per GPU (torchrun DDP when > 1)."""
+    res = CFG.resources(model)
+    return int(res.get("nproc") or max(int(res.get("gpus") or 0), 1))
+
+
+RESOURCES = {m: CFG.resources(m) for m in CFG.models}  # resolved once
+
+
+def per_model(values):
+    """A resource of model-sized rules from ``{model: value}``: the value itself when every
+    model has the same one, else a function of the job's model.  Snakemake evaluates a function
+    resource for every job at DAG time (about 0.1 ms each, ~2,400 jobs x 6 resources for
+    paper.yaml); a constant costs nothing."""
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    return lambda wc: values[wc.model]
 
 
 def res(key):
     """Resources of model-sized rules, from config (per model, over defaults)."""
-    return lambda wc: RESOURCES[wc.model][key]
+    return per_model({m: RESOURCES[m][key] for m in CFG.models})
 
 
 GPU_RESOURCES = dict(
@@ -147,7 +172,8 @@ GPU_RESOURCES = dict(
     runtime=res("runtime"),  # minutes
 )
 if any("gpu_model" in CFG.resources(m) for m in CFG.models):
-    GPU_RESOURCES["gpu_model"] = lambda wc: RESOURCES[wc.model].get("gpu_model", "")
+    GPU_RESOURCES["gpu_model"] = per_model({m: RESOURCES[m].get("gpu_model", "") for m in CFG.models})
+NPROC = per_model({m: nproc_of(m) for m in CFG.models})  # the training rules' resources.nproc
 
 
 # Real mode: compute nodes may be offline. The local rule `prefetch` (submit host, network)
@@ -162,12 +188,6 @@ PREFETCH_MANIFEST = prefetch_manifest_path()
 def prefetch_inputs(wildcards=None):
     """ancient(): refetching (e.g. after adding a task) must not rerun finished jobs."""
     return [] if CFG.is_toy else [ancient(PREFETCH_MANIFEST)]
-
-
-def nproc_of(model):
-    """Training processes per job: resources.nproc, else one per GPU (torchrun DDP when > 1)."""
-    res = CFG.resources(model)
-    return int(res.get("nproc") or max(int(res.get("gpus") or 0), 1))
 
 
 # `xstilts`, or `torchrun --standalone --nproc_per_node N -m xstilts.cli` when nproc > 1

@@ -3,8 +3,8 @@
 
 rule evaluate:
     input:
-        model=lambda wc: cell_model_of(wc.model, wc.inter, wc.target, wc.seed),
-        data=lambda wc: data_of(wc.model, wc.target),
+        unpack(lambda wc: dict(model=cell_model_of(wc.model, wc.inter, wc.target, wc.seed),
+                               data=data_of(wc.model, wc.target))),
     output:
         eval=P.cell_eval("{model}", "{inter}", "{target}", "{seed}"),
         predictions=directory(P.cell_predictions("{model}", "{inter}", "{target}", "{seed}")),

@@ -15,7 +15,7 @@ rule intermediate:
     threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
-        nproc=lambda wc: nproc_of(wc.model),
+        nproc=NPROC,
     conda:
         ENV
     log:

@@ -27,8 +27,8 @@ rule profile:
 
 rule cell_profile:
     input:
-        target=lambda wc: cell_model_of(wc.model, wc.inter, wc.target, wc.seed),
-        inter=lambda wc: init_of(wc.model, wc.inter, wc.seed),
+        unpack(lambda wc: dict(target=cell_model_of(wc.model, wc.inter, wc.target, wc.seed),
+                               inter=init_of(wc.model, wc.inter, wc.seed))),
         inference=P.inference_profile("{model}", "{target}"),
     output:
         P.cell_profile("{model}", "{inter}", "{target}", "{seed}"),

@@ -3,8 +3,8 @@
 
 rule target:
     input:
-        init=lambda wc: init_of(wc.model, wc.inter, wc.seed),
-        data=lambda wc: data_of(wc.model, wc.target),
+        # one input function per rule: Snakemake's cost is per function and job
+        unpack(lambda wc: dict(init=init_of(wc.model, wc.inter, wc.seed), data=data_of(wc.model, wc.target))),
     output:
         P.checkpoint_done(P.cell_model_dir("{model}", "{inter}", "{target}", "{seed}")),
     params:
@@ -12,7 +12,7 @@ rule target:
     threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,
-        nproc=lambda wc: nproc_of(wc.model),
+        nproc=NPROC,
     conda:
         ENV
     log:

@@ -29,11 +29,17 @@ class ConfigError(InputError, ValueError):
     """A config problem, phrased for the user (names the key)."""
 
 
+def load_yaml(text: str):
+    """``yaml.safe_load`` through libyaml's parser where PyYAML has it (several times faster
+    than the pure-Python one: a job reads the config and its schema at start-up)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 @lru_cache(maxsize=1)
 def _schema() -> dict:
     """The config schema (read once; callers must not modify it)."""
     text = resources.files("xstilts").joinpath("core/schemas/config.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 @lru_cache(maxsize=1)
@@ -87,7 +93,7 @@ def validate(raw: dict, source: str = "config", check_paths: bool = False) -> "C
 def load(path: str | Path) -> "Config":
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except FileNotFoundError as err:
         raise ConfigError(f"config file {path} does not exist") from err
     except yaml.YAMLError as err:
@@ -447,11 +453,14 @@ class Config:
         tagging task) would be ignored silently."""
         from xstilts.core.registry import FAMILY_MODULES
 
+        per_task = self.raw.get("hparams", {}).get("tasks", {})
+        if not per_task:  # nothing to check: do not import every family (numpy, pyarrow)
+            return
         owners: dict[str, list[str]] = {}
         for fam in FAMILY_MODULES:
             for opt in get_family(fam).options:
                 owners.setdefault(opt, []).append(fam)
-        for name, hp in self.raw.get("hparams", {}).get("tasks", {}).items():
+        for name, hp in per_task.items():
             family = get_family(TASKS[name].family)
             for key in hp:
                 if key in owners and key not in family.options:
@@ -506,8 +515,8 @@ class Config:
                     raise ConfigError(
                         f"{src}: {self._origin(task, phase, 'max_length')}: {hp['max_length']} exceeds the "
                         f"position limit of model {m} (expected at most {limit}; task {task})")
-                if (layers is not None and "layer" in get_family(TASKS[task].family).options
-                        and hp.get("layer") is not None and hp["layer"] > layers):
+                if (layers is not None and hp.get("layer") is not None and hp["layer"] > layers
+                        and "layer" in get_family(TASKS[task].family).options):
                     raise ConfigError(
                         f"{src}: {self._origin(task, phase, 'layer')}: {hp['layer']} is beyond the depth "
                         f"of model {m} (expected 0..{layers}: 0 = embeddings; task {task})")

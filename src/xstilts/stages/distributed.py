@@ -18,6 +18,7 @@ Conventions used by :mod:`xstilts.stages.train`:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 
@@ -155,6 +156,15 @@ def wrap(model: torch.nn.Module, ctx: Context, find_unused: bool = False) -> tor
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     return DDP(model, device_ids=ids, output_device=ids[0] if ids else None,
                find_unused_parameters=find_unused)
+
+
+def grad_sync(net: torch.nn.Module, last: bool):
+    """The context of one micro-batch's forward and backward pass: under DDP the gradients of
+    every pass but the ``last`` of an optimizer step accumulate locally (``no_sync``), so they
+    are all-reduced once per step rather than once per micro-batch (the sum is the same)."""
+    if last or not hasattr(net, "no_sync"):
+        return contextlib.nullcontext()
+    return net.no_sync()
 
 
 def launcher(nproc: int, python_module: str = "xstilts.cli", console: str = "xstilts") -> str:

@@ -210,7 +210,8 @@ class Diverged(InputError):
 
 class FiniteGuard:
     """A step whose loss is not finite is skipped (no update) up to ``max_bad_steps`` times in a
-    phase; one more stops the phase with :class:`Diverged` naming the step."""
+    phase; one more stops the phase with :class:`Diverged` naming the step.  The loop asks once
+    per optimizer step, with the loss summed over its micro-batches (one host sync per step)."""
 
     def __init__(self, max_bad_steps: int = 0, log=print):
         self.max_bad, self.bad, self.log = int(max_bad_steps), 0, log

@@ -431,23 +431,24 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
             # by its share of the batch, one optimizer step
             mbs = int(micro_batch_size or len(feats) or 1)
             chunks = [feats[i:i + mbs] for i in range(0, len(feats), mbs)] or [feats]
-            loss, n_tokens, seq_lens, bad = 0.0, 0, [], False
-            for chunk in chunks:
+            loss, n_tokens, seq_lens = 0.0, 0, []
+            for i, chunk in enumerate(chunks):
                 batch = td.family.collate(chunk, pad_id)
                 mask = batch["attention_mask"]
                 n_tokens += int(mask.sum())  # on the host: no device sync per step
                 seq_lens += [mask.shape[-1]] * (mask.shape[0] * mask.shape[1])
                 batch = _to(batch, device)
-                with autocast(device, dtype):
-                    logits = net(td.task.name, td.family, batch["input_ids"], batch["attention_mask"])
-                    part_loss = td.family.loss(logits.float(), batch["labels"]) * (len(chunk) / max(len(feats), 1))
-                if finite.skip(part_loss, step, ctx):  # checked before backward, per micro-batch
-                    bad = True
-                    break
-                (part_loss * w if ctx.enabled else part_loss).backward()
+                # DDP: the gradients are all-reduced once per optimizer step, in the last pass
+                with distributed.grad_sync(net, last=i == len(chunks) - 1):
+                    with autocast(device, dtype):
+                        logits = net(td.task.name, td.family, batch["input_ids"], batch["attention_mask"])
+                        part_loss = td.family.loss(logits.float(), batch["labels"]) * (len(chunk) / max(len(feats), 1))
+                    (part_loss * w if ctx.enabled else part_loss).backward()
                 loss = loss + part_loss.detach()
                 micro_done[0] += 1
-            if bad:
+            # the step's loss is finite iff every pass's is: one host sync per optimizer step
+            # (not per micro-batch); a non-finite one leaves the weights as they were
+            if finite.skip(loss, step, ctx):
                 opt.zero_grad(set_to_none=True)
                 continue
             torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp["grad_clip"]))

@@ -28,6 +28,7 @@ from xstilts.core.registry import TASKS
 from xstilts.toy import items as I
 from xstilts.toy.render import Clause, Name, Obj
 from xstilts.toy.tagging_twins import write_tsv
+from xstilts.toy.twins import columns_table
 from xstilts.toy.world import ADJECTIVES, CONVERSES, OBJECTS, VERBS
 
 OBJ_CLASSES = TASKS["objclass"].labels
@@ -75,7 +76,7 @@ def objclass_tables(b, n_train: int) -> dict:
         for lang in b.w.languages if split == "test" else ("en",):
             rows = {"sentence": [b.r.text(c, lang) for c, _ in items],
                     "label": [lab for _, lab in items], "idx": list(range(len(items)))}
-            out[f"objclass.{lang}"][split] = pa.table(rows, schema=SST2_SCHEMA)
+            out[f"objclass.{lang}"][split] = columns_table(SST2_SCHEMA, rows)
     return out
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 from xstilts.core.registry import TASKS
 from xstilts.toy import items as I
 from xstilts.toy.render import Token
+from xstilts.toy.twins import columns_table
 from xstilts.toy.world import GRAMMARS, PHONOLOGY, stable_int, stable_rng
 
 S, LS = pa.string(), pa.list_(pa.string())
@@ -231,12 +232,12 @@ class TaggingTwins:
                 if name == "udpos":
                     rows = {"tokens": [[t.text for t in s] for s in sents],
                             "pos_tags": [[UPOS.index(t.pos) for t in s] for s in sents]}
-                    out[lang][split] = pa.table(rows, schema=UDPOS_SCHEMA)
+                    out[lang][split] = columns_table(UDPOS_SCHEMA, rows)
                 else:
                     rows = {"tokens": [[t.text for t in s] for s in sents],
                             "ner_tags": [[PANX_TAGS.index(t.ent) for t in s] for s in sents],
                             "langs": [[lang] * len(s) for s in sents]}
-                    out[lang][split] = pa.table(rows, schema=PANX_SCHEMA)
+                    out[lang][split] = columns_table(PANX_SCHEMA, rows)
         return out
 
     def ccg(self) -> dict:
