@@ -94,13 +94,6 @@ def mirror_inputs(wildcards):
     return [] if CFG.is_toy else input_files(CFG, task)
 
 
-def prepare_param(task):
-    """prepare's hyperparameters and (real mode) the splits and Hub revisions it reads: a new
-    revision reruns it (toy data is an input: the toy manifest)."""
-    hp = hp_param(task, CFG.phase_of(task))
-    return hp if CFG.is_toy else f"{hp} {json.dumps(input_sources(CFG, task))}"
-
-
 # The input and params functions below are pure in their arguments and asked for by many jobs:
 # each result is computed once.
 @lru_cache(maxsize=None)
@@ -137,8 +130,11 @@ def hp_param(task, phase):
 
 @lru_cache(maxsize=None)
 def prepare_param(task):
-    """What tokenization reads from the config (max_length, dev_size, encoding options, ...)."""
-    return json.dumps(CFG.prepare_settings(task), sort_keys=True)
+    """What tokenization reads from the config (max_length, dev_size, encoding options, ...)
+    and, in real mode, the splits and Hub revisions it reads: a new revision reruns it (toy
+    data is an input: the toy manifest)."""
+    settings = json.dumps(CFG.prepare_settings(task), sort_keys=True)
+    return settings if CFG.is_toy else f"{settings} {json.dumps(input_sources(CFG, task), sort_keys=True)}"
 
 
 def nproc_of(model):

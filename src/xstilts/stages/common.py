@@ -8,6 +8,24 @@ import time
 from pathlib import Path
 
 
+def file_digest(path) -> str:
+    """The sha256 of a file's bytes (read in blocks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def json_digest(obj) -> str:
+    """The sha256 of ``obj`` as canonical JSON (sorted keys; other types by ``str``)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def log(msg: str) -> None:
     print(f"[xstilts {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from xstilts.core import paths
 from xstilts.core.errors import InputError
 from xstilts.core.registry import Source, Task, get_family
-from xstilts.stages.common import log, write_json
+from xstilts.stages.common import file_digest, log, write_json
 
 
 class DataError(InputError, RuntimeError):
@@ -337,16 +337,6 @@ def input_sources(cfg, task: str) -> list[str]:
     return [f"{part}={part_source(t, part).describe()}" for part in parts_of(cfg, task)]
 
 
-def _file_digest(path: str) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def run(cfg, tokenizer: str, task: str, out: str | None = None) -> None:
     """The ``prepare`` stage: tokenize one task (train/dev, and the test languages of a target of
     the grid) into the cache shared by every model of ``tokenizer``; its manifest records the
@@ -360,7 +350,7 @@ def run(cfg, tokenizer: str, task: str, out: str | None = None) -> None:
     out = out or paths.data_dir(tokenizer, task)
     m = prepare(t, tok, out, parts, cfg.local_root(task), bound.max_length,
                 int(bound.hparams["dev_size"]), seed=0, options=bound.options)
-    m["inputs"] = {"files": {f: _file_digest(f) for f in input_files(cfg, task)},
+    m["inputs"] = {"files": {f: file_digest(f) for f in input_files(cfg, task)},
                    "sources": input_sources(cfg, task)}
     write_json(m, paths.manifest_file(out))
     log(f"{task}: " + ", ".join(f"{p} {v['examples']}" for p, v in m["parts"].items()))

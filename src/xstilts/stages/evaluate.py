@@ -67,40 +67,40 @@ def write_labels(task: Task, examples_by_lang: dict[str, list[dict]], out_dir: s
     return written
 
 
-def _meta(cfg, cell, ckpt: str, data: str) -> dict:
+def _inputs(cfg, cell) -> tuple:
+    """A cell's bound target (task, family options) and its tokenized data folder."""
+    return (cfg.bound(cell.target, "target", model=cell.model),
+            paths.data_dir(cfg.tokenizer_of(cell.model), cell.target))
+
+
+def _name(cell) -> str:
     m, i, t, s = cell.key
-    return {"benchmark": cfg.benchmark, "model": m, "inter": i, "target": t, "seed": s,
-            "partial_average": cfg.partial_languages(t),  # a languages.<target> subset
-            "provenance": Provenance(checkpoint=ckpt, data=data, config=cfg.source).to_json()}
+    return f"{m}/{i}/{t}/s{s}"
 
 
 def eval_key(cfg, cell, ckpt: str) -> str:
     """What an evaluation of a checkpoint depends on besides the code: the checkpoint (its
     ``cost.json``), the tokenized test data (its manifest), the decoding options and the
     languages.  The staged evaluation of a target job is adopted only under the same key."""
-    import hashlib
-    import json
+    from xstilts.stages.common import file_digest, json_digest
 
-    data = paths.data_dir(cfg.tokenizer_of(cell.model), cell.target)
-
-    def digest(path: str) -> str:
-        with open(path, "rb") as fh:
-            return hashlib.sha256(fh.read()).hexdigest()
-
-    parts = {"checkpoint": digest(paths.checkpoint_done(ckpt)), "data": digest(paths.manifest_file(data)),
-             "options": cfg.bound(cell.target, "target", model=cell.model).options,
-             "languages": cfg.eval_languages(cell.target), "cell": list(cell.key)}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    bound, data = _inputs(cfg, cell)
+    return json_digest({"checkpoint": file_digest(paths.checkpoint_done(ckpt)),
+                        "data": file_digest(paths.manifest_file(data)), "options": bound.options,
+                        "languages": cfg.eval_languages(cell.target), "cell": list(cell.key)})
 
 
 def _evaluate(cfg, cell, model, ckpt: str, pad_id: int, device, out: str, pred_dir: str) -> dict:
     """``model`` (already built, on any device) in every language of the cell's target."""
-    bound = cfg.bound(cell.target, "target", model=cell.model)
-    data = paths.data_dir(cfg.tokenizer_of(cell.model), cell.target)
-    res = evaluate_cell(model, bound.task, data, cfg.eval_languages(bound.task.name), out, pred_dir,
-                        device=device, dtype=cfg.runtime.dtype, batch_size=None, pad_id=pad_id,
-                        meta=_meta(cfg, cell, ckpt, data), options=bound.options)
-    log(f"{'/'.join(map(str, cell.key[:3]))}/s{cell.seed}: average {res['average']:.3f} "
+    bound, data = _inputs(cfg, cell)
+    m, i, t, s = cell.key
+    meta = {"benchmark": cfg.benchmark, "model": m, "inter": i, "target": t, "seed": s,
+            "partial_average": cfg.partial_languages(t),  # a languages.<target> subset
+            "provenance": Provenance(checkpoint=ckpt, data=data, config=cfg.source).to_json()}
+    res = evaluate_cell(model, bound.task, data, cfg.eval_languages(t), out, pred_dir, device=device,
+                        dtype=cfg.runtime.dtype, batch_size=None, pad_id=pad_id, meta=meta,
+                        options=bound.options)
+    log(f"{_name(cell)}: average {res['average']:.3f} "
         + " ".join(f"{lang}={v[bound.task.metric]:.3f}" for lang, v in res["languages"].items()))
     return res
 
@@ -140,7 +140,7 @@ def _adopt(cfg, cell, ckpt: str, out: str, pred_dir: str) -> dict | None:
     shutil.rmtree(pred_dir, ignore_errors=True)
     shutil.copytree(paths.staged_predictions(ckpt), pred_dir)
     record.write(out)
-    log(f"{'/'.join(map(str, cell.key[:3]))}/s{cell.seed}: adopted the evaluation the target job "
+    log(f"{_name(cell)}: adopted the evaluation the target job "
         f"made of {ckpt} (same checkpoint, data, options and languages)")
     return record.to_json()
 
@@ -156,7 +156,7 @@ def run(cfg, cell, out: str | None = None, ckpt: str | None = None, predictions:
             return adopted
     from xstilts.stages.models import XstiltsModel, load_encoder, load_task_model, load_tokenizer
 
-    task = cfg.bound(cell.target, "target", model=cell.model).task
+    task = _inputs(cfg, cell)[0].task
     device = cfg.runtime.start()
     if cell.zero_shot:  # the intermediate checkpoint itself (scratch: a random init of the base)
         model = XstiltsModel(load_encoder(ckpt, random_init=cell.inter.random_init, seed=int(cell.seed)))

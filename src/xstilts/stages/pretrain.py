@@ -14,7 +14,6 @@ checks out, and otherwise pretrains, saying why.  ``xstilts toy-encoders`` refre
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -26,6 +25,7 @@ from tqdm.auto import tqdm
 
 from xstilts.core import paths
 from xstilts.core.records import CostRecord
+from xstilts.stages.common import file_digest, json_digest
 from xstilts.stages.models import encoder_dir, toy_config
 from xstilts.stages.profiling import CostMeter
 from xstilts.stages.train import set_seed
@@ -148,16 +148,12 @@ def pretrain_mlm(spec: dict, tokenizer, corpus_files: list[str], out_dir: str, *
 WEIGHTS = "model.safetensors"
 
 
-def _sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def tokenizer_fingerprint(tokenizer_file: str) -> str:
     """Hash of what a tokenizer does (normaliser, pre-tokeniser, vocabulary, merges), not of
     how its JSON file happens to be formatted."""
     spec = json.loads(Path(tokenizer_file).read_text(encoding="utf-8"))
     keep = {k: spec.get(k) for k in ("normalizer", "pre_tokenizer", "model", "added_tokens")}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+    return json_digest(keep)
 
 
 def encoder_key(*, toy: dict, languages: list[str], tokenizer_file: str, architecture: dict,
@@ -175,7 +171,7 @@ def encoder_key(*, toy: dict, languages: list[str], tokenizer_file: str, archite
         "mlm": dict(sorted(recipe.items())),
         "torch_major": int(torch.__version__.split(".")[0]),
     }
-    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+    digest = json_digest(fields)
     return digest[:16], fields
 
 
@@ -194,7 +190,7 @@ def shipped_encoder(key: str, fields: dict, log=print) -> Path | None:
     if record.get("fields") != fields:
         log(f"shipped toy encoder {folder}: its recorded inputs differ from this config's")
         return None
-    if record.get("sha256") != _sha256(folder / WEIGHTS):
+    if record.get("sha256") != file_digest(folder / WEIGHTS):
         log(f"shipped toy encoder {folder}: weights do not match their recorded sha256")
         return None
     return folder
@@ -242,7 +238,7 @@ def ship(out_dir: str, key: str, fields: dict) -> Path:
     cost = {k: v for k, v in cost.items() if k not in ("source", "key")}
     (tmp / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
     (tmp / "key.json").write_text(json.dumps({"key": key, "fields": fields,
-                                              "sha256": _sha256(tmp / WEIGHTS)}, indent=2) + "\n")
+                                              "sha256": file_digest(tmp / WEIGHTS)}, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return folder

@@ -25,7 +25,6 @@ gradients, the dev score is reduced over ranks, and only rank 0 saves.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import os
@@ -43,7 +42,7 @@ from tqdm.auto import tqdm
 
 from xstilts.core.runtime import autocast
 from xstilts.stages import distributed, guard
-from xstilts.stages.common import _to, atomic_write_bytes, predict
+from xstilts.stages.common import _to, atomic_write_bytes, file_digest, json_digest, predict
 from xstilts.stages.profiling import CostMeter
 
 if TYPE_CHECKING:
@@ -190,7 +189,7 @@ class _StopFlag:
 
 # ---------------------------------------------------------------------------- resumable state
 def _fingerprint(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return json_digest(obj)[:16]
 
 
 def _rng_states(device) -> dict:
@@ -518,8 +517,7 @@ def resume_key(init_dir: str, random_init: bool) -> str:
     from xstilts.core import paths
 
     init_cost = Path(paths.checkpoint_done(init_dir))
-    return f"{init_dir}|{random_init}|" + (hashlib.sha256(init_cost.read_bytes()).hexdigest()
-                                           if init_cost.exists() else "")
+    return f"{init_dir}|{random_init}|" + (file_digest(init_cost) if init_cost.exists() else "")
 
 
 def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter: str | None = None,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from xstilts.stages.common import file_digest
 from xstilts.toy import items as I
 from xstilts.toy.control_twins import write_control_twins
 from xstilts.toy.qa_twins import QATwins, question_words
@@ -50,10 +50,6 @@ TWIN_SPLITS = {
     ("xstilts/toy-controls", "objclass_tags"): ("train", "dev"),  # .tsv tokens<TAB>tags
     ("xstilts/toy-controls", "polarity_tags"): ("train", "dev"),  # .tsv tokens<TAB>tags
 }
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_corpus(world, out_root: Path, n_corpus: int, seed: int) -> dict:
@@ -153,7 +149,7 @@ def generate(out_root, seed: int = 0, languages=LANGUAGES, n_train: int = 4000, 
         "shared_vocabulary": {lang: round(world.shared_fraction(lang), 4) for lang in languages},
         "hub_root": "hub",
         "twins": {f"{repo}/{config}": list(splits) for (repo, config), splits in TWIN_SPLITS.items()},
-        "files": {rel: {"sha256": _sha256(p), **({"rows": n} if n is not None else {})}
+        "files": {rel: {"sha256": file_digest(p), **({"rows": n} if n is not None else {})}
                   for rel, (p, n) in sorted(files.items())},
     }
     (out_root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
