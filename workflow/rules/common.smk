@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import re
 import sys
 from functools import lru_cache
 
@@ -71,7 +72,8 @@ FIGURES = [f"{P.figures_dir()}/{n}.{ext}" for n in FIGURE_NAMES
 
 
 def _alt(names):
-    return "|".join(sorted(map(str, names))) or "^$"
+    """A wildcard constraint matching exactly these names (escaped: ``mnli+mlm`` holds a ``+``)."""
+    return "|".join(re.escape(str(n)) for n in sorted(map(str, names))) or "^$"
 
 
 wildcard_constraints:
@@ -105,6 +107,47 @@ def data_of(model, task):
 def init_of(model, inter, seed):
     """The checkpoint a target phase starts from (base for none/scratch)."""
     return P.checkpoint_done(CFG.inter(inter).start(model, seed))
+
+
+def variant_inputs(wc):
+    """What a +mlm / +translate intermediate reads besides its task's data: the tokenized MLM
+    corpus, or the task's tokenized translations (nothing for a plain intermediate)."""
+    inter, tok = CFG.inter(wc.inter), CFG.tokenizer_of(wc.model)
+    if inter.mlm:
+        return [P.manifest_file(P.mlm_corpus_dir(tok))]
+    if inter.translate:
+        return [P.manifest_file(P.translate_dir(tok, t)) for t in inter.tasks]
+    return []
+
+
+@lru_cache(maxsize=None)
+def mix_param(inter):
+    """The multitask mixture and a variant's options (``mlm:``, ``translate:``) an intermediate
+    trains with: changing ``mlm:`` reruns only the +mlm intermediates, ``translate:`` only the
+    +translate ones (a plain intermediate's param is unchanged: ``null`` or its mixture)."""
+    mix = CFG.multitask if CFG.inter(inter).is_mixture else None
+    variant = CFG.variant_settings(inter)
+    if variant is None:
+        return json.dumps(mix)  # as before the variants existed: plain intermediates keep their param
+    return json.dumps({"multitask": mix, **variant}, sort_keys=True)
+
+
+def mlm_corpus_inputs(wildcards=None):
+    """The toy manifest (toy mode) or the corpus files of ``mlm.corpus`` (real mode)."""
+    if CFG.is_toy:
+        return [P.toy_manifest()]
+    from xstilts.stages.mlm_corpus import corpus_files
+
+    return sorted(corpus_files(CFG).values())
+
+
+def translate_inputs(wildcards):
+    """The toy manifest (toy mode) or the translation source's files (real mode)."""
+    if CFG.is_toy:
+        return [P.toy_manifest()]
+    from xstilts.stages.translate import source_files
+
+    return [str(f) for f in source_files(CFG, wildcards.task)]
 
 
 @lru_cache(maxsize=None)

@@ -69,6 +69,44 @@ rule prepare:
         f"{OFFLINE}xstilts prepare --tokenizer {{wildcards.tokenizer}} --task {{wildcards.task}} > {{log}} 2>&1"
 
 
+rule mlm_corpus:
+    input:
+        mlm_corpus_inputs,
+        P.tokenizer_file("{tokenizer}"),
+    output:
+        P.manifest_file(P.mlm_corpus_dir("{tokenizer}")),
+    params:
+        settings=lambda wc: json.dumps(CFG.mlm_corpus_settings(), sort_keys=True),
+    conda:
+        ENV
+    log:
+        P.log("mlm_corpus", "{tokenizer}"),
+    benchmark:
+        P.benchmark("mlm_corpus", "{tokenizer}")
+    shell:
+        "xstilts mlm-corpus --tokenizer {wildcards.tokenizer} > {log} 2>&1"
+
+
+rule translate_data:
+    input:
+        translate_inputs,
+        P.tokenizer_file("{tokenizer}"),
+    output:
+        P.manifest_file(P.translate_dir("{tokenizer}", "{task}")),
+    wildcard_constraints:
+        task=_alt(CFG.translated_tasks()),
+    params:
+        settings=lambda wc: json.dumps(CFG.translate_settings(wc.task), sort_keys=True),
+    conda:
+        ENV
+    log:
+        P.log("translate_data", "{tokenizer}", "{task}"),
+    benchmark:
+        P.benchmark("translate_data", "{tokenizer}", "{task}")
+    shell:
+        "xstilts translate-data --tokenizer {wildcards.tokenizer} --task {wildcards.task} > {log} 2>&1"
+
+
 rule labels:
     input:
         toy_inputs,

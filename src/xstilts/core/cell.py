@@ -2,8 +2,9 @@
 
 ``Config`` builds them once (``cfg.inter(name)``, ``cfg.bound(task, phase)``, ``cfg.cells()``);
 stages, the Snakemake input functions and the aggregation take them instead of re-deciding from
-strings.  The kind of an intermediate (``none`` / ``scratch`` / ``multitask`` / a task) is
-decided here and nowhere else.
+strings.  The kind of an intermediate (``none`` / ``scratch`` / ``multitask`` / a task) and
+its variant (plain, ``+mlm``: continued multilingual MLM mixed into the intermediate phase,
+``+translate``: the intermediate data plus its translations) are decided here and nowhere else.
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ MULTITASK = "multitask"  # the mixture of ``multitask.tasks``
 TASK = "task"  # one intermediate task
 LABELS = {NONE: "none (no intermediate task)", SCRATCH: "scratch (random-init control)",
           MULTITASK: "multitask"}
+# the variants of a trained intermediate, written ``<task>+<variant>`` (Phang et al. 2020)
+PLAIN = "plain"
+MLM = "mlm"  # continued multilingual masked language modelling during intermediate training
+TRANSLATE = "translate"  # the intermediate data and its translations into the other languages
+VARIANTS = (MLM, TRANSLATE)
+VARIANT_SEP = "+"
+
+
+class VariantError(ValueError):
+    """An intermediate name with an unknown or misplaced ``+variant`` (the config names the key)."""
 
 
 @dataclass(frozen=True)
@@ -32,15 +43,45 @@ class Inter:
     name: str
     kind: str
     tasks: tuple[str, ...] = ()  # the tasks trained in the intermediate phase
+    variant: str = PLAIN  # PLAIN, MLM or TRANSLATE
 
     @classmethod
     def named(cls, name: str, multitask_tasks=()) -> "Inter":
-        """The intermediate called ``name`` (``multitask_tasks``: the mixture of the config)."""
-        if name in (NONE, SCRATCH):
-            return cls(name, name)
-        if name == MULTITASK:
-            return cls(name, MULTITASK, tuple(multitask_tasks))
-        return cls(name, TASK, (name,))
+        """The intermediate called ``name`` (``multitask_tasks``: the mixture of the config).
+        ``<task>+mlm``, ``multitask+mlm``, ``<task>+translate``: a variant of a trained
+        intermediate (a :class:`VariantError` for an unknown suffix or one on a control)."""
+        base, sep, variant = name.partition(VARIANT_SEP)
+        if not sep:
+            variant = PLAIN
+        elif variant not in VARIANTS:
+            raise VariantError(f"{name!r}: unknown variant {variant!r} (known: "
+                               f"{', '.join(VARIANT_SEP + v for v in VARIANTS)})")
+        if base in (NONE, SCRATCH):
+            if sep:
+                raise VariantError(f"{name!r}: {base!r} trains no intermediate task, so it has no "
+                                   f"{VARIANT_SEP}{variant} variant")
+            return cls(name, base)
+        if base == MULTITASK:
+            if variant == TRANSLATE:
+                raise VariantError(f"{name!r}: the multitask mixture has no +translate variant "
+                                   f"(list <task>+translate for each task instead)")
+            return cls(name, MULTITASK, tuple(multitask_tasks), variant)
+        return cls(name, TASK, (base,), variant)
+
+    @property
+    def base(self) -> str:
+        """The plain intermediate this is a variant of (``mnli`` of ``mnli+mlm``)."""
+        return self.name.partition(VARIANT_SEP)[0]
+
+    @property
+    def mlm(self) -> bool:
+        """Continued multilingual MLM batches are mixed into the intermediate phase."""
+        return self.variant == MLM
+
+    @property
+    def translate(self) -> bool:
+        """The intermediate phase also trains on the translations of its data."""
+        return self.variant == TRANSLATE
 
     @property
     def trains(self) -> bool:
@@ -69,11 +110,14 @@ class Inter:
 
     @property
     def label(self) -> str:
+        if self.variant != PLAIN:
+            return f"{LABELS.get(self.kind, self.base)} {VARIANT_SEP}{self.variant}"
         return LABELS.get(self.kind, self.name)
 
     @property
     def order(self) -> int:
-        """Plot/report order: none, the tasks, multitask, scratch."""
+        """Plot/report order: none, the tasks, multitask, scratch (a variant right after its
+        plain intermediate: the sort is stable on this key, then by name)."""
         return {NONE: 0, TASK: 1, MULTITASK: 2, SCRATCH: 3}[self.kind]
 
     def start(self, model: str, seed) -> str:

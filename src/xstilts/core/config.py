@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from xstilts.core import paths
-from xstilts.core.cell import MULTITASK, SCRATCH, TASK, BoundTask, Cell, Inter
+from xstilts.core.cell import MULTITASK, SCRATCH, TASK, BoundTask, Cell, Inter, VariantError
 from xstilts.core.errors import InputError
 from xstilts.core.registry import TASKS, get_family
 from xstilts.core.runtime import Runtime
@@ -153,7 +153,13 @@ class Config:
         self.runtime = Runtime(device=d["device"], dtype=d["dtype"], threads=int(d["threads"]),
                                compile=bool(d["compile"]))
         mix = d.get("multitask", {}).get("tasks", [])
-        self._inters = {n: Inter.named(n, mix) for n in [*d["intermediate"], *d.get("controls", [])]}
+        self._inters = {}
+        for key, names in (("intermediate", d["intermediate"]), ("controls", d.get("controls", []))):
+            for i, n in enumerate(names):
+                try:
+                    self._inters[n] = Inter.named(n, mix)
+                except VariantError as err:
+                    raise ConfigError(f"{self.source}: {key}[{i}]: {err}") from None
 
     # ---- basic accessors ------------------------------------------------------------------
     @property
@@ -179,6 +185,47 @@ class Config:
         """The toy MLM recipe of a model: ``pretrain:`` (schema defaults applied) < the model's
         ``pretrain:``."""
         return {**self.pretrain, **self.model(model).get("pretrain", {})}
+
+    @property
+    def continued_mlm(self) -> dict:
+        """``mlm:`` (schema defaults applied): the continued MLM of the ``+mlm`` intermediates."""
+        return self.data["mlm"]
+
+    @property
+    def translate(self) -> dict:
+        """``translate:`` (schema defaults applied): the ``+translate`` intermediates."""
+        return self.data["translate"]
+
+    def mlm_corpus_settings(self) -> dict:
+        """What the tokenized MLM corpus depends on (its ``mlm-corpus`` job's params)."""
+        m = self.continued_mlm
+        return {"max_length": m["max_length"], "lines": m["lines"], "heldout": m["heldout"],
+                "corpus": None if self.is_toy else m["corpus"],
+                "languages": self.toy_languages}
+
+    def translate_settings(self, task: str) -> dict:
+        """What the tokenized translations of ``task`` depend on (the ``translate-data`` job)."""
+        return {**self.prepare_settings(task), "noise": self.translate["noise"],
+                "source": None if self.is_toy else self.translate["sources"].get(task)}
+
+    def variant_settings(self, inter: str) -> dict | None:
+        """The options of an intermediate's variant that change its training (``None`` for a
+        plain one): a param of its ``intermediate`` job, so that changing ``mlm:`` reruns the
+        ``+mlm`` cells only (and ``translate:`` the ``+translate`` cells only)."""
+        i = self.inter(inter)
+        if i.mlm:
+            return {"mlm": self.continued_mlm}
+        if i.translate:
+            return {"translate": self.translate_settings(i.tasks[0])}
+        return None
+
+    @property
+    def uses_mlm(self) -> bool:
+        return any(self.inter(i).mlm for i in self.trained_intermediates)
+
+    def translated_tasks(self) -> list[str]:
+        """The tasks whose translations the grid trains on (``<task>+translate``)."""
+        return sorted({self.inter(i).tasks[0] for i in self.trained_intermediates if self.inter(i).translate})
 
     @property
     def toy_world(self) -> dict:
@@ -391,11 +438,25 @@ class Config:
             if not self.is_toy and "hf_id" not in spec:
                 raise ConfigError(f"{src}: tokenizers.{name}: a real tokenizer needs an 'hf_id'")
         for i, name in enumerate(raw["intermediate"]):
-            kind = Inter.named(name).kind
-            if kind == SCRATCH:
+            inter = self._inters[name]
+            if inter.kind == SCRATCH:
                 raise ConfigError(f"{src}: intermediate[{i}]: 'scratch' is a control: list it under controls")
-            if kind == TASK:
-                self._check_task(name, f"intermediate[{i}]", "intermediate")
+            if inter.kind == TASK:
+                self._check_task(inter.base, f"intermediate[{i}]" + (f" ({name!r})" if inter.base != name else ""),
+                                 "intermediate")
+            if inter.translate and self.is_toy:
+                from xstilts.toy.translate_twins import TRANSLATABLE
+
+                if inter.base not in TRANSLATABLE:
+                    raise ConfigError(f"{src}: intermediate[{i}]: {name!r}: the toy benchmark has no "
+                                      f"translations of {inter.base!r} (translatable: {', '.join(TRANSLATABLE)})")
+        if self.uses_mlm and not self.is_toy:
+            corpus = self.continued_mlm["corpus"]
+            if not corpus:
+                raise ConfigError(f"{src}: mlm.corpus: the +mlm intermediates need a multilingual corpus "
+                                  f"in real mode (a local folder of <lang>.txt files)")
+        for name in raw.get("translate", {}).get("sources", {}):
+            self._check_task(name, f"translate.sources.{name}", "intermediate")
         if any(inter.kind == MULTITASK for inter in self._inters.values()):
             if not self.multitask_tasks:
                 raise ConfigError(f"{src}: intermediate lists 'multitask' but multitask.tasks is missing")
@@ -447,6 +508,10 @@ class Config:
         root = data.get("local_root")
         if root and not Path(root).is_dir():
             raise ConfigError(f"{self.source}: data.local_root: {root!r} is not an existing folder")
+        corpus = self.continued_mlm["corpus"]
+        if self.uses_mlm and not self.is_toy and not Path(corpus).is_dir():
+            raise ConfigError(f"{self.source}: mlm.corpus: {corpus!r} is not an existing folder "
+                              f"(expected one <lang>.txt file per language)")
 
     def _check_family_options(self) -> None:
         """A per-task hyperparameter that is an option of another family (``doc_stride`` on a

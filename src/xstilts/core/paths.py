@@ -70,6 +70,24 @@ def data_manifest(tokenizer: str, task: str) -> str:
 
 
 TRAIN, DEV = "train", "dev"  # the English parts of a task
+HELDOUT = "heldout"  # the held-out part of the MLM corpus
+
+
+def mlm_corpus_dir(tokenizer: str) -> str:
+    """The tokenized multilingual corpus of the ``+mlm`` intermediates (``train``/``heldout``
+    parts; ``_`` cannot start a task name, so it shares no folder with a task)."""
+    return f"{RESULTS}/data/{tokenizer}/_mlm-corpus"
+
+
+def translate_dir(tokenizer: str, task: str) -> str:
+    """The tokenized translations of a task's training set (one ``train-<lang>`` part per
+    language) for its ``+translate`` intermediate."""
+    return f"{RESULTS}/data/{tokenizer}/_translate/{task}"
+
+
+def train_part(lang: str) -> str:
+    """The name of one language's translated training part (``train-<lang>``)."""
+    return f"train-{lang}"
 
 
 def test_part(lang: str) -> str:

@@ -172,6 +172,16 @@ class CostRecord(Record):
         """The fields a cell's ``profile.json`` keeps of the phase."""
         return {k: getattr(self, k) for k in self.SUMMARY}
 
+    @property
+    def mlm(self) -> dict | None:
+        """The continued MLM of a ``+mlm`` intermediate (steps, flops, tokens, losses), else None."""
+        return self.extra.get("mlm")
+
+    @property
+    def examples_by_language(self) -> dict:
+        """Training examples drawn per language ({} when the phase did not count them)."""
+        return dict(self.extra.get("examples_by_language") or {})
+
 
 @dataclass
 class Provenance:

@@ -113,6 +113,12 @@ def missing_data(cfg, manifest: str | None = None) -> dict[str, str]:
     for c in check(cfg):
         if c.status == PROVIDE and not c.task.startswith(("model:", "tokenizer:")):
             out.setdefault(c.task, f"{c.part}: {c.where}")
+    from xstilts.stages.translate import missing_source
+
+    for task in cfg.translated_tasks():  # a +translate intermediate without its translations
+        why = missing_source(cfg, task)
+        if why:
+            out.setdefault(translate_key(task), why)
     f = Path(manifest or manifest_path())
     if not cfg.is_toy and f.is_file():
         for m in json.loads(f.read_text()).get("missing", []):
@@ -122,11 +128,17 @@ def missing_data(cfg, manifest: str | None = None) -> dict[str, str]:
     return out
 
 
+def translate_key(task: str) -> str:
+    """The key of a task's missing translations (a ``<task>+translate`` intermediate)."""
+    return f"translate:{task}"
+
+
 def cell_missing(cfg, cell, missing: dict[str, str]) -> str | None:
     """Why a cell cannot run (the first of its tasks or its model that is missing), or None."""
     tok = cfg.tokenizer_of(cell.model)
     for key in (f"model:{cell.model}", f"tokenizer:{tok}", cell.target,
-                *(cell.inter.tasks if cell.inter.trains else ())):
+                *(cell.inter.tasks if cell.inter.trains else ()),
+                *(translate_key(t) for t in cell.inter.tasks if cell.inter.translate)):
         if key in missing:
             return f"{key}: {missing[key]}"
     return None

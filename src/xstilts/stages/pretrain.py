@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from xstilts.core import paths
 from xstilts.core.records import CostRecord
 from xstilts.stages.common import file_digest, json_digest
+from xstilts.stages.mlm_corpus import pack  # noqa: F401 - one owner of corpus packing
 from xstilts.stages.models import encoder_dir, toy_config
 from xstilts.stages.profiling import CostMeter
 from xstilts.stages.train import set_seed
@@ -40,21 +41,6 @@ def read_corpus(files: list[str]) -> dict[str, list[str]]:
         if not out[str(f)]:
             raise ValueError(f"corpus file {f} is empty")
     return out
-
-
-def pack(ids_per_line: list[list[int]], max_length: int, bos: int, eos: int) -> list[list[int]]:
-    """Concatenate consecutive lines (of one language) into sequences of at most max_length
-    tokens, ``<s> line </s> line </s> ...``, so MLM sees every position a target will use."""
-    seqs, cur = [], [bos]
-    for ids in ids_per_line:
-        ids = ids[: max_length - 2]
-        if len(cur) + len(ids) + 1 > max_length:
-            seqs.append(cur)
-            cur = [bos]
-        cur += ids + [eos]
-    if len(cur) > 1:
-        seqs.append(cur)
-    return seqs
 
 
 MASK_PROB = 0.15

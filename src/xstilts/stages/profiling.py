@@ -828,6 +828,7 @@ class CostMeter:
         seq_lens: int | Iterable[int] | torch.Tensor | None = None,
         sequences: int | None = None,
         optimizer_step: bool = True,
+        forward: Any = None,
     ) -> float:
         """Record one batch. Returns the training FLOPs added.
 
@@ -837,6 +838,8 @@ class CostMeter:
         sequences. ``tokens`` defaults to ``sum(seq_lens)`` (token positions processed, padding
         included, which is what the FLOPs are computed on). Call with ``optimizer_step=False`` for
         the gradient-accumulation micro-batches that do not end in an optimizer step.
+        ``forward``: this batch's ``forward_flops(seq_lens)`` when it is not the meter's own (a
+        batch of another head in the same phase: the MLM batches of a ``+mlm`` intermediate).
         """
         if seq_lens is None:
             raise ValueError("seq_lens is required to compute FLOPs (attention depends on T)")
@@ -845,7 +848,7 @@ class CostMeter:
             lens = [int(seq_lens)] * int(n)
         else:
             lens = _lengths(seq_lens)
-        fl = 3.0 * float(self._forward(lens))
+        fl = 3.0 * float((forward or self._forward)(lens))
         self.flops += fl
         self.tokens += int(sum(lens) if tokens is None else tokens)
         self.examples += int(examples)

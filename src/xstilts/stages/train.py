@@ -64,6 +64,7 @@ class TaskData:
     train: list[dict]
     dev: list[dict] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # the family's options (Family.options)
+    languages: list[str] | None = None  # per training feature (a +translate intermediate), else English
 
     @classmethod
     def of(cls, bound, train: list[dict], dev: list[dict]) -> "TaskData":
@@ -279,7 +280,7 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
                 dtype: str = "float32", pad_id: int = 1, sampling: str = "proportional",
                 temperature: float = 2.0, log=print, state_dir: str | None = None,
                 resume_key: str = "", compile: bool = False,
-                micro_batch_size: int | None = None) -> dict:
+                micro_batch_size: int | None = None, mlm=None) -> dict:
     """Train ``model`` in place on ``tasks``; returns the phase's cost record.
     ``micro_batch_size``: examples per forward/backward pass (the model's memory budget); the
     ``batch_size`` of an optimizer step is reached by gradient accumulation (None: one pass).
@@ -292,6 +293,11 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     of the initial checkpoint).
     ``compile``: ``torch.compile`` the encoder (in place: the state dict keeps its keys).  On
     CUDA the optimizer is the fused AdamW.
+    ``mlm``: an :class:`xstilts.stages.mlm.MlmData` (a ``+mlm`` intermediate): one more member
+    of the mixture, drawn at a step with probability ``ratio / (1 + ratio)``; the phase gets
+    ``1 + ratio`` times the task's step budget, so the tasks keep theirs in expectation.  Its
+    head must be ``model.heads[MLM_HEAD]``; its FLOPs count in the phase's, and the held-out MLM
+    loss is measured before training and at every evaluation.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls this with the same arguments;
     ``batch_size`` stays the global (effective) batch size.  On return, only rank 0's ``model``
@@ -315,8 +321,11 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     if hp["max_steps"]:
         total = min(total, int(hp["max_steps"]))
     total = max(total, 1)
+    if mlm is not None:  # the task keeps its step budget: the MLM steps come on top
+        total = int(round(total * (1.0 + mlm.ratio)))
     weights = sampling_weights([len(t.train) for t in tasks], sampling, temperature)
     iters = [TaskBatches(len(t.train), bs, seed, t.task.name) for t in tasks]
+    mlm_iter = TaskBatches(len(mlm.train), mlm.batch_size, seed, mlm.name) if mlm is not None else None
 
     opt = torch.optim.AdamW(model.parameters(), lr=float(hp["lr"]),
                             weight_decay=float(hp["weight_decay"]), fused=device.type == "cuda")
@@ -328,24 +337,38 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     clock = guard.SaveClock(hp["save_every"], hp["save_minutes"])
     finite = guard.FiniteGuard(hp["max_bad_steps"], log)
     # task heads run once per sequence; with several heads (multitask) count their mean size
-    head_weights = [p.numel() for n, p in model.heads.named_parameters() if n.endswith("weight")]
-    head_params = sum(head_weights) / max(len(model.heads), 1)
+    task_heads = {k: h for k, h in model.heads.items() if mlm is None or k != mlm.name}
+    head_weights = [p.numel() for h in task_heads.values() for n, p in h.named_parameters() if n.endswith("weight")]
+    head_params = sum(head_weights) / max(len(task_heads), 1)
     per_token = any(t.family.head_per_token for t in tasks)
     meter = CostMeter(phase, device, model.encoder.config, head_params=head_params,
                       head_per_token=per_token, n_devices=ctx.world)
+    mlm_forward = None
+    if mlm is not None:
+        from xstilts.stages.profiling import analytic_forward_flops
+
+        mlm_head = mlm.head_flop_params(model.encoder.config)
+        enc_config = model.encoder.config
+        mlm_forward = lambda lens: analytic_forward_flops(enc_config, lens, 1, mlm_head, True)  # noqa: E731
     sleep = float(os.environ.get(_TEST_SLEEP_ENV) or 0)
 
     fingerprint = _fingerprint({
         "version": STATE_VERSION, "phase": phase, "tasks": [t.task.name for t in tasks],
         "sizes": [len(t.train) for t in tasks], "seed": seed, "total": total, "dtype": dtype,
         "sampling": sampling, "temperature": temperature, "key": resume_key,
-        "hp": {k: v for k, v in hp.items() if k not in operational_hparams()}})
+        "hp": {k: v for k, v in hp.items() if k not in operational_hparams()},
+        **({"mlm": [len(mlm.train), mlm.batch_size, mlm.ratio, mlm.probability]} if mlm is not None else {})})
 
     best, best_step, best_state, bad, stopped_early = -1.0, 0, None, 0, False
     history, resumed_from = [], []
     offset = {"steps": 0, "examples": 0, "tokens": 0, "flops": 0.0, "wall_s": 0.0,
               "device_hours": 0.0, "peak_mem_mb": 0.0, "micro_steps": 0}
     micro_done = [0]  # forward/backward passes of this process (gradient accumulation)
+    # continued MLM (steps, tokens, sequences, flops, loss first/last/held-out) and the
+    # examples drawn per language (a +translate intermediate)
+    mlm_cost = {"steps": 0, "tokens": 0, "sequences": 0, "flops": 0.0, "loss_first": None,
+                "loss_last": None, "heldout_start": None, "heldout_end": None}
+    by_language: dict[str, int] = {}
     start = 1
     best_file = None
 
@@ -378,12 +401,19 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
         best_file = meta["files"].get("best")
         history = meta["history"]
         offset = meta["cost"]
+        mlm_cost.update(meta.get("mlm_cost") or {})
+        by_language.update(meta.get("by_language") or {})
+        if mlm_iter is not None:
+            mlm_iter.load_state(meta["mlm_iterator"])
         resumed_from = meta.get("resumed_from", []) + [meta["step"]]
         start = meta["step"] + 1
         log(f"resumed from step {meta['step']}/{total} (state {state_dir}; best dev {best:.4f} "
             f"at step {best_step})")
 
-    net = distributed.wrap(model, ctx, find_unused=len(tasks) > 1)
+    net = distributed.wrap(model, ctx, find_unused=len(tasks) > 1 or mlm is not None)
+    if mlm is not None and mlm_cost["heldout_start"] is None:
+        mlm_cost["heldout_start"] = mlm.heldout_loss(model, device, dtype)
+        log(f"held-out MLM loss before training: {mlm_cost['heldout_start']:.4f}")
 
     def cost_now() -> dict:
         c = meter.result(best_step=best_step, stopped_early=stopped_early)
@@ -408,7 +438,8 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
                     "bad": bad, "history": history, "iterators": [it.state() for it in iters],
                     "sampler_rng": [rng.getstate()[0], list(rng.getstate()[1]), rng.getstate()[2]],
                     "rng": rngs, "scheduler": sched.state_dict(), "resumed_from": resumed_from,
-                    "cost": {k: c[k] for k in offset},
+                    "cost": {k: c[k] for k in offset}, "mlm_cost": mlm_cost, "by_language": by_language,
+                    "mlm_iterator": mlm_iter.state() if mlm_iter is not None else None,
                     "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
             tens = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                     "optimizer": opt.state_dict()}
@@ -420,9 +451,18 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     with _StopFlag(log) as stop:
         for step in bar:
             net.train()
-            k = rng.choices(range(len(tasks)), weights)[0] if len(tasks) > 1 else 0
-            td = tasks[k]
-            feats_all = [td.train[j] for j in iters[k].next()]
+            # the mixture: an MLM step (a +mlm intermediate), else one of the tasks
+            is_mlm = mlm is not None and rng.random() < mlm.share
+            if is_mlm:
+                feats_all = [mlm.train[j] for j in mlm_iter.next()]
+            else:
+                k = rng.choices(range(len(tasks)), weights)[0] if len(tasks) > 1 else 0
+                td = tasks[k]
+                picked = iters[k].next()
+                feats_all = [td.train[j] for j in picked]
+                if td.languages is not None:
+                    for j in picked:
+                        by_language[td.languages[j]] = by_language.get(td.languages[j], 0) + 1
             feats = distributed.shard(feats_all, ctx.rank, ctx.world)
             n_local = distributed.shard_size(len(feats_all), ctx.rank, ctx.world)
             w = distributed.loss_weight(len(feats_all), ctx.rank, ctx.world)
@@ -432,7 +472,8 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
             chunks = [feats[i:i + mbs] for i in range(0, len(feats), mbs)] or [feats]
             loss, n_tokens, seq_lens = 0.0, 0, []
             for i, chunk in enumerate(chunks):
-                batch = td.family.collate(chunk, pad_id)
+                batch = (mlm.collate(chunk, f"{step}:{ctx.rank}:{i}") if is_mlm
+                         else td.family.collate(chunk, pad_id))
                 mask = batch["attention_mask"]
                 n_tokens += int(mask.sum())  # on the host: no device sync per step
                 seq_lens += [mask.shape[-1]] * (mask.shape[0] * mask.shape[1])
@@ -440,8 +481,12 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
                 # DDP: the gradients are all-reduced once per optimizer step, in the last pass
                 with distributed.grad_sync(net, last=i == len(chunks) - 1):
                     with autocast(device, dtype):
-                        logits = net(td.task.name, td.family, batch["input_ids"], batch["attention_mask"])
-                        part_loss = td.family.loss(logits.float(), batch["labels"]) * (len(chunk) / max(len(feats), 1))
+                        if is_mlm:
+                            part_loss = mlm.loss(net, batch)
+                        else:
+                            logits = net(td.task.name, td.family, batch["input_ids"], batch["attention_mask"])
+                            part_loss = td.family.loss(logits.float(), batch["labels"])
+                        part_loss = part_loss * (len(chunk) / max(len(feats), 1))
                     (part_loss * w if ctx.enabled else part_loss).backward()
                 loss = loss + part_loss.detach()
                 micro_done[0] += 1
@@ -454,16 +499,26 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
-            meter.step(tokens=n_tokens, examples=n_local,  # a padding-only rank still computed
-                       seq_lens=seq_lens)
+            fl = meter.step(tokens=n_tokens, examples=n_local,  # a padding-only rank still computed
+                            seq_lens=seq_lens, forward=mlm_forward if is_mlm else None)
+            if is_mlm:
+                mlm_loss = float(loss)  # one host sync per MLM step (the finite check made one)
+                mlm_cost.update(steps=mlm_cost["steps"] + 1, tokens=mlm_cost["tokens"] + n_tokens,
+                                sequences=mlm_cost["sequences"] + n_local, flops=mlm_cost["flops"] + fl,
+                                loss_last=mlm_loss)
+                if mlm_cost["loss_first"] is None:
+                    mlm_cost["loss_first"] = mlm_loss
             if step % eval_every == 0 or step == total:
                 loss_sum, n_sum = ctx.sum([loss.item() * n_local, n_local])
                 gloss = loss_sum / n_sum
                 scores = [dev_score(model, t, bs * 2, device, dtype, pad_id, ctx) for t in tasks if t.dev]
                 score = float(np.mean(scores)) if scores else -gloss
                 history.append({"step": step, "loss": gloss, "dev": score})
+                if mlm is not None:
+                    history[-1]["mlm_heldout"] = mlm_cost["heldout_end"] = mlm.heldout_loss(model, device, dtype)
                 bar.set_postfix(loss=f"{gloss:.3f}", dev=f"{score:.3f}")
-                log(f"step {step}/{total} loss {gloss:.4f} dev {score:.4f}")
+                log(f"step {step}/{total} loss {gloss:.4f} dev {score:.4f}"
+                    + (f" held-out MLM {mlm_cost['heldout_end']:.4f}" if mlm is not None else ""))
                 if score > best:
                     best, best_step, bad = score, step, 0
                     if ctx.is_main:
@@ -496,6 +551,12 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
                  "hparams": {k: hp[k] for k in sorted(hp)}, "seed": seed, "dtype": dtype,
                  "world_size": ctx.world, "resumed_from": resumed_from,
                  "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    if by_language:
+        cost["examples_by_language"] = {k: int(v) for k, v in sorted(by_language.items())}
+    if mlm is not None:
+        mlm_flops = ctx.sum([mlm_cost["flops"]])[0] if ctx.enabled else mlm_cost["flops"]
+        cost["mlm"] = {**mlm_cost, "flops": float(mlm_flops), "ratio": mlm.ratio,
+                       "probability": mlm.probability, "batch_size": mlm.batch_size}
     return cost
 
 
@@ -510,6 +571,24 @@ def task_data(cfg, bound, model: str, with_dev: bool = True) -> TaskData:
     return TaskData(task, bound.family, read_features(paths.data_file(d, paths.TRAIN)),
                     read_features(paths.data_file(d, paths.DEV)) if with_dev else [],
                     options=dict(bound.options))
+
+
+def with_translations(cfg, td: TaskData, model: str) -> TaskData:
+    """A ``+translate`` intermediate's training data: the English features and the translated
+    ones of every other language (``stages/translate``), each feature with its language."""
+    from dataclasses import replace
+
+    from xstilts.core import paths
+    from xstilts.stages.data import read_features
+
+    d = paths.translate_dir(cfg.tokenizer_of(model), td.task.name)
+    manifest = json.loads(Path(paths.manifest_file(d)).read_text())
+    train, langs = list(td.train), ["en"] * len(td.train)
+    for part, info in sorted(manifest["parts"].items()):
+        feats = read_features(paths.data_file(d, part))
+        train += feats
+        langs += [info["language"]] * len(feats)
+    return replace(td, train=train, languages=langs)
 
 
 def resume_key(init_dir: str, random_init: bool) -> str:
@@ -547,11 +626,20 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
     lock = guard.acquire(paths.state_dir(out), log) if distributed.is_main_process() else None
     bounds = [cfg.bound(t, phase) for t in task_names]
     tds = [task_data(cfg, b, model_name) for b in bounds]
+    variant = cfg.inter(inter) if cell is None else None
+    if variant is not None and variant.translate:
+        tds = [with_translations(cfg, td, model_name) for td in tds]
     set_seed(seed)  # head initialisation independent of what ran before in this process
     net = XstiltsModel(load_encoder(init_dir, random_init=random_init, seed=seed))
     for td in tds:
         net.add_head(td.task, td.family)
     tok = load_tokenizer(paths.tokenizer_dir(cfg.tokenizer_of(model_name)))
+    mlm = None
+    if variant is not None and variant.mlm:
+        from xstilts.stages import mlm as continued
+
+        mlm = continued.load(cfg, model_name, int(bounds[0].hparams["batch_size"]), tok, seed)
+        net.heads[continued.MLM_HEAD] = mlm.make_head(net.encoder)
     mt = cfg.sampling
     state = paths.state_dir(out)
     try:
@@ -560,11 +648,15 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
                            dtype=cfg.runtime.dtype_on(device), pad_id=tok.pad_token_id, sampling=mt["sampling"],
                            temperature=float(mt["temperature"]), log=log, state_dir=state,
                            resume_key=resume_key(init_dir, random_init), compile=cfg.runtime.compile,
-                           micro_batch_size=cfg.micro_batch_size(model_name))
+                           micro_batch_size=cfg.micro_batch_size(model_name), mlm=mlm)
     except Preempted as err:
         log(str(err))
         distributed.teardown()
         sys.exit(err.exit_code)  # non-zero: SLURM requeues / Snakemake retries, then resumes
+    if mlm is not None:  # the MLM head is not part of the intermediate checkpoint
+        from xstilts.stages.mlm import drop_head
+
+        drop_head(net)
     if distributed.is_main_process():
         net.save(out, tokenizer=tok)
         guard.fault_point("checkpoint")
