@@ -86,6 +86,10 @@ CELLS_SCHEMA = pa.schema(
     ]
     + [(f"{ph}_{name}", typ) for ph in _PHASES for name, typ in _COST_FIELDS]
     + [
+        # a +mlm intermediate's continued MLM (also in its totals); a +translate one's examples
+        ("intermediate_mlm_steps", pa.int64()),
+        ("intermediate_mlm_flops", pa.float64()),
+        ("intermediate_examples_by_language", pa.string()),  # JSON {language: examples}
         ("total_train_flops", pa.float64()),
         ("total_train_wall_s", pa.float64()),
         ("total_device_hours", pa.float64()),
@@ -251,6 +255,12 @@ def _read_cell_profile(path: Path) -> tuple[tuple, dict, str | None]:
     if inter_kind(d.inter).trains and d.phases["intermediate"] is None:
         # inter "multitask" or a task name must have paid for an intermediate phase
         raise AggregateError(f"{path}: phases.intermediate is null for inter {d.inter!r}")
+    inter_phase = d.phases["intermediate"] or {}
+    mlm = inter_phase.get("mlm") or {}
+    row["intermediate_mlm_steps"] = mlm.get("steps")
+    row["intermediate_mlm_flops"] = None if mlm.get("flops") is None else float(mlm["flops"])
+    by_lang = inter_phase.get("examples_by_language")
+    row["intermediate_examples_by_language"] = json.dumps(by_lang, sort_keys=True) if by_lang else None
     for k in ("total_train_flops", "total_train_wall_s", "total_device_hours"):
         row[k] = None if getattr(d, k) is None else float(getattr(d, k))
     toks = [row[f"{ph}_tokens"] for ph in _PHASES if row[f"{ph}_tokens"] is not None]

@@ -4,7 +4,8 @@ One sentence per target: per model size (smallest first) the best intermediate t
 zero-shot gain over ``none`` with its interval (or, for a target without intermediate tasks,
 pretraining's contribution over the random-init control), the size interaction, and the
 break-even of the smallest model with its best intermediate setting against the largest with
-none.  An interval that includes 0 is said to be "not distinguishable from noise", plainly.
+none, and (where the grid has them) plain intermediate training against its ``+mlm`` /
+``+translate`` alternatives per size (Phang et al. 2020: plain English is as good or better).  An interval that includes 0 is said to be "not distinguishable from noise", plainly.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 
 from xstilts.core.cell import inter_kind
 
-__all__ = ["Finding", "findings", "overall", "fmt_gain", "NOISE"]
+__all__ = ["Finding", "findings", "overall", "fmt_gain", "variant_clause", "NOISE"]
 
 NOISE = "not distinguishable from noise"
 
@@ -63,6 +64,7 @@ def _target_sentence(target: str, g: pd.DataFrame, be: pd.DataFrame) -> Finding:
     inter = g[g["comparison"] == "inter_vs_none"]
     scratch = g[g["comparison"] == "none_vs_scratch"]
     inter_x = g[g["comparison"] == "interaction_vs_smallest"]
+    variants = g[g["comparison"] == "variant_vs_plain"]
     rows = inter if not inter.empty else scratch
     metric = g["metric"].iloc[0]
     head = (f"{target} ({metric}, zero-shot average over {g['languages'].iloc[0].replace(',', ', ')}; "
@@ -84,6 +86,9 @@ def _target_sentence(target: str, g: pd.DataFrame, be: pd.DataFrame) -> Finding:
         text += (f"; for {inter_kind(r['inter']).label}, {r['model']} minus {r['versus']}: "
                  f"{fmt_gain(r['gain'], r['ci_low'], r['ci_high'])} ({word})")
         sig |= significant(r)
+    if not variants.empty:
+        text += "; plain vs +mlm vs +translate: " + variant_clause(variants)
+        sig |= any(significant(r) for _, r in variants.iterrows())
     for _, b in be.iterrows():
         reach = "reaches" if b["reaches"] else "falls short of"
         cost = ""
@@ -95,6 +100,22 @@ def _target_sentence(target: str, g: pd.DataFrame, be: pd.DataFrame) -> Finding:
         text += (f"; {b['small_model']} + {inter_kind(b['best_inter']).label} {reach} {b['large_model']} + none "
                  f"({fmt_gain(b['difference'], b['ci_low'], b['ci_high'])}{noise}{cost})")
     return Finding(target, text + ".", sig)
+
+
+def variant_clause(variants: pd.DataFrame) -> str:
+    """Per model size (smallest first), each ``+mlm`` / ``+translate`` cell minus its plain
+    intermediate: ``tiny-2x64: objclass_tags +mlm minus objclass_tags -0.012 [-0.040, +0.015]
+    (not distinguishable from noise)``."""
+    parts = []
+    for model in _model_order(variants):
+        rm = variants[variants["model"] == model].sort_values("inter")
+        bits = []
+        for _, r in rm.iterrows():
+            word = ("better than plain" if r["gain"] > 0 else "worse than plain") if significant(r) else NOISE
+            bits.append(f"{inter_kind(r['inter']).label} minus {r['versus']} "
+                        f"{fmt_gain(r['gain'], r['ci_low'], r['ci_high'])} ({word})")
+        parts.append(f"{model}: " + ", ".join(bits))
+    return "; ".join(parts)
 
 
 def findings(gains: pd.DataFrame, breakeven: pd.DataFrame, targets=None) -> list[Finding]:

@@ -9,7 +9,8 @@ Writes four tables next to the others:
     one row per (model, inter, target, comparison): ``inter_vs_none`` (the cell minus the same
     model's ``none`` cell, paired by seed), ``none_vs_scratch`` (pretraining's contribution:
     ``none`` minus the random-init control; the row's inter is ``none``) and
-    ``interaction_vs_smallest`` (this model's ``inter_vs_none`` gain minus the smallest model's,
+    ``variant_vs_plain`` (a ``+mlm`` / ``+translate`` cell minus its plain intermediate's; the
+    row's ``versus`` is the plain one), ``interaction_vs_smallest`` (this model's ``inter_vs_none`` gain minus the smallest model's,
     the size interaction).  All on the zero-shot average; ``gain, ci_low, ci_high, p_value,
     n_seeds, n_examples, languages`` and ``versus``, ``seed_level`` (whether the interval
     includes seed-to-seed variation: false with one seed).
@@ -52,7 +53,7 @@ __all__ = ["STAT_TABLES", "COMPARISONS", "compute", "target_tables", "read_stat_
            "GAINS_SCHEMA"]
 
 STAT_TABLES = ("gains", "scores", "efficiency", "breakeven")
-COMPARISONS = ("inter_vs_none", "none_vs_scratch", "interaction_vs_smallest")
+COMPARISONS = ("inter_vs_none", "none_vs_scratch", "interaction_vs_smallest", "variant_vs_plain")
 ZERO_SHOT, AVERAGE = "zero-shot", "average"
 TOLERANCE = 1e-6  # per-example scores must give eval.json's number
 
@@ -203,6 +204,12 @@ def target_tables(target: str, metric: str, examples: dict, zero_shot: list[str]
             if est is not None:
                 inter_gains[(model, inter)] = est
                 rows.append(gain_row(model, inter, "inter_vs_none", ref, est))
+            # +mlm / +translate minus the plain intermediate they vary (Phang et al.'s comparison)
+            plain = kind.base
+            if kind.is_variant and (model, plain) in groups:
+                est = paired(model, inter, plain)
+                if est is not None:
+                    rows.append(gain_row(model, inter, "variant_vs_plain", plain, est))
     smallest = models[0] if models else None
     for (model, inter), est in inter_gains.items():
         if model != smallest and (smallest, inter) in inter_gains:

@@ -316,7 +316,8 @@ def _findings_section(stat: dict, targets: list[str], toy: bool) -> str:
 
 
 COMPARISON_WORDS = {"inter_vs_none": "inter &minus; none", "none_vs_scratch": "none &minus; scratch",
-                    "interaction_vs_smallest": "gain &minus; smallest model's gain"}
+                    "interaction_vs_smallest": "gain &minus; smallest model's gain",
+                    "variant_vs_plain": "variant &minus; plain intermediate"}
 
 
 def _gains_table(g: pd.DataFrame) -> str:
@@ -327,7 +328,7 @@ def _gains_table(g: pd.DataFrame) -> str:
     rows = []
     for r in g.sort_values(["target", "comparison", "params_non_embedding"], kind="stable").itertuples(index=False):
         sig = not _isna(r.ci_low) and (r.ci_low > 0 or r.ci_high < 0)
-        rows.append(("" if r.comparison == "inter_vs_none" else "control",
+        rows.append(("" if r.comparison in ("inter_vs_none", "variant_vs_plain") else "control",
                      [_e(r.target), _e(r.model), _e(r.inter), COMPARISON_WORDS.get(r.comparison, _e(r.comparison)),
                       fmt_gain(r.gain, r.ci_low, r.ci_high), _g(r.p_value, "{:.3f}"),
                       "yes" if sig else f"no ({NOISE})",

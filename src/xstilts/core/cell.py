@@ -74,6 +74,11 @@ class Inter:
         return self.name.partition(VARIANT_SEP)[0]
 
     @property
+    def is_variant(self) -> bool:
+        """A ``+mlm`` / ``+translate`` variant of the plain intermediate :attr:`base`."""
+        return self.variant != PLAIN
+
+    @property
     def mlm(self) -> bool:
         """Continued multilingual MLM batches are mixed into the intermediate phase."""
         return self.variant == MLM
@@ -110,7 +115,7 @@ class Inter:
 
     @property
     def label(self) -> str:
-        if self.variant != PLAIN:
+        if self.is_variant:
             return f"{LABELS.get(self.kind, self.base)} {VARIANT_SEP}{self.variant}"
         return LABELS.get(self.kind, self.name)
 

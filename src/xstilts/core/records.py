@@ -169,8 +169,11 @@ class CostRecord(Record):
     extra: dict = field(default_factory=dict)  # model, init, history, hparams, ...
 
     def summary(self) -> dict:
-        """The fields a cell's ``profile.json`` keeps of the phase."""
-        return {k: getattr(self, k) for k in self.SUMMARY}
+        """The fields a cell's ``profile.json`` keeps of the phase (and, for a ``+mlm`` /
+        ``+translate`` intermediate, its MLM cost and examples per language)."""
+        out = {k: getattr(self, k) for k in self.SUMMARY}
+        out.update({k: self.extra[k] for k in ("mlm", "examples_by_language") if k in self.extra})
+        return out
 
     @property
     def mlm(self) -> dict | None:
