@@ -508,10 +508,6 @@ class Config:
         root = data.get("local_root")
         if root and not Path(root).is_dir():
             raise ConfigError(f"{self.source}: data.local_root: {root!r} is not an existing folder")
-        corpus = self.continued_mlm["corpus"]
-        if self.uses_mlm and not self.is_toy and not Path(corpus).is_dir():
-            raise ConfigError(f"{self.source}: mlm.corpus: {corpus!r} is not an existing folder "
-                              f"(expected one <lang>.txt file per language)")
 
     def _check_family_options(self) -> None:
         """A per-task hyperparameter that is an option of another family (``doc_stride`` on a

@@ -19,6 +19,7 @@ from xstilts.stages.data import DataError, expand_configs, local_files, source_p
 from xstilts.stages.prefetch import cached_split, hf_dirs, model_snapshot, task_sources
 
 OK, FETCH, PROVIDE = "ok", "fetch", "provide"
+MLM_CORPUS_KEY = "mlm:corpus"  # the missing-data key of the +mlm intermediates' corpus
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,11 @@ def missing_data(cfg, manifest: str | None = None) -> dict[str, str]:
             out.setdefault(c.task, f"{c.part}: {c.where}")
     from xstilts.stages.translate import missing_source
 
+    if cfg.uses_mlm and not cfg.is_toy:  # the +mlm intermediates' corpus (mlm.corpus)
+        folder = Path(cfg.continued_mlm["corpus"])
+        if not folder.is_dir() or not any(folder.glob("*.txt")):
+            out.setdefault(MLM_CORPUS_KEY, f"mlm.corpus: {folder} is not a folder of <lang>.txt files "
+                                           f"(one UTF-8 text file per language)")
     for task in cfg.translated_tasks():  # a +translate intermediate without its translations
         why = missing_source(cfg, task)
         if why:
@@ -138,7 +144,8 @@ def cell_missing(cfg, cell, missing: dict[str, str]) -> str | None:
     tok = cfg.tokenizer_of(cell.model)
     for key in (f"model:{cell.model}", f"tokenizer:{tok}", cell.target,
                 *(cell.inter.tasks if cell.inter.trains else ()),
-                *(translate_key(t) for t in cell.inter.tasks if cell.inter.translate)):
+                *(translate_key(t) for t in cell.inter.tasks if cell.inter.translate),
+                *((MLM_CORPUS_KEY,) if cell.inter.mlm else ())):
         if key in missing:
             return f"{key}: {missing[key]}"
     return None
