@@ -79,13 +79,15 @@ def test_predict_restores_the_order_and_matches_one_feature_at_a_time(tagger):
 
 
 def test_torch_free_modules_do_not_import_torch():
-    """labels, baseline, prepare and DAG building use these modules; none may pull in torch."""
+    """labels, baseline, prepare, mlm-corpus, translate-data and DAG building use these modules;
+    none may pull in torch."""
     code = ("import sys\n"
             "from xstilts.core.registry import get_family\n"
             "for f in ('classification', 'multiple_choice', 'qa', 'tagging', 'retrieval'): get_family(f)\n"
             "import xstilts.stages.labels, xstilts.stages.baseline, xstilts.stages.evaluate\n"
             "import xstilts.stages.data, xstilts.stages.tokenizers, xstilts.stages.distributed\n"
             "import xstilts.stages.cell_cost, xstilts.analysis.aggregate\n"
+            "import xstilts.stages.mlm_corpus, xstilts.stages.translate, xstilts.stages.data_check\n"
             "print('torch' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr
