@@ -238,3 +238,52 @@ def test_a_variant_option_reruns_only_its_cells(run, snakemake, planned_jobs, ov
     assert "prepare" not in jobs and "base" not in jobs and "toy_data" not in jobs
     other = {"mlm_corpus", "translate_data"} - {data_rule}
     assert not other & set(jobs) and (data_rule is None or jobs[data_rule] == 1)
+
+
+@pytest.mark.workflow
+def test_an_interrupted_mlm_phase_resumes_exactly(run, tmp_path, monkeypatch):
+    """SIGUSR1 mid-phase saves the state (MLM iterator, sampler, MLM counters included); the
+    rerun resumes and ends where an uninterrupted run ends: same MLM steps, losses, weights."""
+    import os
+    import signal
+    import threading
+
+    from safetensors.torch import load_file
+
+    from xstilts.core import paths
+    from xstilts.core.config import validate
+    from xstilts.stages import train
+
+    raw = raw_config()
+    raw["hparams"]["intermediate"].update(save_every=3)
+    cfg = validate(raw)
+    monkeypatch.chdir(run)
+    ref = train.run(cfg, out=str(tmp_path / "ref"), model=MODEL, inter=MLM, seed=1)
+    out = str(tmp_path / "int")
+    state = Path(paths.state_dir(out)) / "state.json"
+
+    def stop_after_first_state():
+        t0 = time.time()
+        while not state.exists() and time.time() - t0 < 60:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    monkeypatch.setenv("XSTILTS_TEST_STEP_SLEEP", "0.1")
+    watcher = threading.Thread(target=stop_after_first_state)
+    watcher.start()
+    with pytest.raises(SystemExit) as stopped:
+        train.run(cfg, out=out, model=MODEL, inter=MLM, seed=1)
+    watcher.join()
+    assert stopped.value.code == 128 + signal.SIGUSR1
+    monkeypatch.delenv("XSTILTS_TEST_STEP_SLEEP")
+    cost = train.run(cfg, out=out, model=MODEL, inter=MLM, seed=1)
+    assert cost["resumed_from"] == [4] and cost["steps"] == ref["steps"] == ref["planned_steps"]
+    for key in ("steps", "tokens", "sequences"):
+        assert cost["mlm"][key] == ref["mlm"][key], key
+    for key in ("loss_first", "loss_last", "heldout_start", "heldout_end", "flops"):
+        assert cost["mlm"][key] == pytest.approx(ref["mlm"][key], rel=1e-6), key
+    for name in ("heads.safetensors", "encoder/model.safetensors"):
+        got, want = load_file(f"{out}/{name}"), load_file(str(tmp_path / "ref" / name))
+        assert got.keys() == want.keys()
+        for k in want:
+            assert (got[k] - want[k]).abs().max() < 1e-6, (name, k)

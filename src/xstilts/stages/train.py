@@ -651,6 +651,8 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
                            micro_batch_size=cfg.micro_batch_size(model_name), mlm=mlm)
     except Preempted as err:
         log(str(err))
+        if lock:  # the state is complete: the rerun (this process or another) may take it
+            lock.release()
         distributed.teardown()
         sys.exit(err.exit_code)  # non-zero: SLURM requeues / Snakemake retries, then resumes
     if mlm is not None:  # the MLM head is not part of the intermediate checkpoint
