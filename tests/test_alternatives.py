@@ -287,3 +287,39 @@ def test_an_interrupted_mlm_phase_resumes_exactly(run, tmp_path, monkeypatch):
         assert got.keys() == want.keys()
         for k in want:
             assert (got[k] - want[k]).abs().max() < 1e-6, (name, k)
+
+
+def test_real_mode_mlm_starts_from_the_snapshots_pretrained_head(tmp_path):
+    """Real mode: the MLM head comes from the model's snapshot (XLM-R ships its lm_head), tied
+    to the encoder's embeddings; toy mode (encoder-only base checkpoints) trains a fresh one."""
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaModel
+
+    from xstilts.core.config import validate
+    from xstilts.stages.mlm import MlmData, pretrained_head
+
+    config = XLMRobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                              intermediate_size=32, max_position_embeddings=40)
+    torch.manual_seed(0)
+    full = XLMRobertaForMaskedLM(config)
+    full.save_pretrained(tmp_path / "snap", safe_serialization=True)
+    raw = {"benchmark": "real", "seeds": [1],
+           "tokenizers": {"t": {"hf_id": str(tmp_path / "snap")}},
+           "models": {"m": {"hf_id": str(tmp_path / "snap"), "tokenizer": "t"}},
+           "intermediate": ["none", "mnli+mlm"], "targets": ["xnli"], "mlm": {"corpus": str(tmp_path)}}
+    weights = pretrained_head(validate(raw), "m")
+    assert weights and {"dense.weight", "layer_norm.weight", "bias"} <= set(weights)
+    encoder = XLMRobertaModel(config, add_pooling_layer=False)
+    tok = type("Tok", (), {"pad_token_id": 1})()
+    data = MlmData([{"seqs": [[0, 5, 2]]}], [], tok, 0.15, 2, 1.0, 0)
+    head = data.make_head(encoder, weights)
+    assert data.head_source == "pretrained"
+    assert torch.equal(head.dense.weight, full.lm_head.dense.weight)
+    x = torch.randn(3, 16)
+    full.lm_head.decoder.weight = encoder.get_input_embeddings().weight  # the same embeddings
+    assert torch.allclose(head(x), full.lm_head(x))
+    assert head.decoder.weight is encoder.get_input_embeddings().weight
+    toy = validate(raw_config())
+    assert pretrained_head(toy, MODEL) is None
+    data.make_head(encoder, None)
+    assert data.head_source == "fresh"

@@ -49,6 +49,7 @@ class MlmData:
         self.probability, self.batch_size, self.ratio = float(probability), int(batch_size), float(ratio)
         self.seed = int(seed)
         self.tok = tokenizer
+        self.head_source = None  # "pretrained" (the snapshot's) or "fresh", once made
         self.pad_id = tokenizer.pad_token_id
 
     @property
@@ -56,13 +57,24 @@ class MlmData:
         """The probability that a step is an MLM step (``ratio`` MLM steps per task step)."""
         return self.ratio / (1.0 + self.ratio)
 
-    def make_head(self, encoder) -> nn.Module:
-        """A fresh MLM head whose decoder shares the encoder's input embedding matrix (as
-        XLM-R's own head does; the base checkpoints keep the encoder only)."""
+    def make_head(self, encoder, pretrained: dict | None = None) -> nn.Module:
+        """The MLM head, its decoder sharing the encoder's input embedding matrix (as XLM-R's
+        own head does).  ``pretrained``: the head's weights from the model's Hub snapshot
+        (:func:`pretrained_head`; real mode); else a fresh head (the toy base checkpoints and
+        the shipped toy encoders keep the encoder only)."""
         from transformers.models.xlm_roberta.modeling_xlm_roberta import XLMRobertaLMHead
 
         head = XLMRobertaLMHead(encoder.config)
+        if pretrained:
+            tied = {"decoder.weight", "decoder.bias"}  # the embeddings and ``bias`` (saved once)
+            weights = {k: v for k, v in pretrained.items() if k not in tied}
+            missing, unexpected = head.load_state_dict(weights, strict=False)
+            if unexpected or set(missing) - tied:
+                raise ValueError(f"the snapshot's MLM head does not fit: missing {missing}, "
+                                 f"unexpected {unexpected}")
         head.decoder.weight = encoder.get_input_embeddings().weight
+        head.decoder.bias = head.bias  # as transformers ties them
+        self.head_source = "pretrained" if pretrained else "fresh"
         return head
 
     def head_flop_params(self, config) -> int:
@@ -105,6 +117,32 @@ class MlmData:
             n += k
         model.train(was)
         return total / max(n, 1)
+
+
+def pretrained_head(cfg, model_name: str) -> dict | None:
+    """``{name: tensor}`` of the MLM head (``lm_head.*`` without the prefix) in the real model's
+    snapshot (a local model folder, or the Hub cache at the pinned revision), or None (toy mode,
+    or a snapshot without one: a fresh head is trained)."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    if cfg.is_toy:
+        return None
+    spec = cfg.model(model_name)
+    if Path(spec["hf_id"]).is_dir():
+        folder = Path(spec["hf_id"])
+    else:
+        from xstilts.stages.prefetch import model_snapshot
+
+        folder = model_snapshot(spec["hf_id"], spec.get("revision"))
+    out = {}
+    for f in sorted(folder.glob("*.safetensors")) if folder else []:
+        with safe_open(str(f), "pt") as fh:
+            for k in fh.keys():
+                if k.startswith("lm_head."):
+                    out[k[len("lm_head."):]] = fh.get_tensor(k)
+    return out or None
 
 
 def drop_head(model) -> None:

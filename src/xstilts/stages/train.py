@@ -556,7 +556,8 @@ def train_phase(model, tasks: list[TaskData], hp: dict, *, phase: str, seed: int
     if mlm is not None:
         mlm_flops = ctx.sum([mlm_cost["flops"]])[0] if ctx.enabled else mlm_cost["flops"]
         cost["mlm"] = {**mlm_cost, "flops": float(mlm_flops), "ratio": mlm.ratio,
-                       "probability": mlm.probability, "batch_size": mlm.batch_size}
+                       "probability": mlm.probability, "batch_size": mlm.batch_size,
+                       "head": mlm.head_source}
     return cost
 
 
@@ -639,7 +640,7 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
         from xstilts.stages import mlm as continued
 
         mlm = continued.load(cfg, model_name, int(bounds[0].hparams["batch_size"]), tok, seed)
-        net.heads[continued.MLM_HEAD] = mlm.make_head(net.encoder)
+        net.heads[continued.MLM_HEAD] = mlm.make_head(net.encoder, continued.pretrained_head(cfg, model_name))
     mt = cfg.sampling
     state = paths.state_dir(out)
     try:
