@@ -323,3 +323,44 @@ def test_real_mode_mlm_starts_from_the_snapshots_pretrained_head(tmp_path):
     assert pretrained_head(toy, MODEL) is None
     data.make_head(encoder, None)
     assert data.head_source == "fresh"
+
+
+def test_real_mode_missing_translations_or_corpus_are_missing_data(tmp_path):
+    """A +translate without its translate.sources folder, or a +mlm without its corpus folder,
+    is missing data like any other: listed at once, and `skip` leaves out exactly those cells."""
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from xstilts.core.config import validate
+    from xstilts.stages.data_check import cell_missing, missing_data, split_cells
+
+    config = XLMRobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                              intermediate_size=32, max_position_embeddings=40)
+    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(tmp_path / "snap", safe_serialization=True)
+    mirror = tmp_path / "mirror"
+    for repo, conf, split in (("nyu-mll/glue", "mnli", "train"), ("nyu-mll/glue", "mnli", "validation_matched")):
+        (mirror / repo / conf).mkdir(parents=True, exist_ok=True)
+        (mirror / repo / conf / f"{split}.jsonl").write_text("{}\n")
+    raw = {"benchmark": "real", "seeds": [1],
+           "tokenizers": {"t": {"hf_id": str(tmp_path / "snap")}},
+           "models": {"m": {"hf_id": str(tmp_path / "snap"), "tokenizer": "t"}},
+           "intermediate": ["none", "mnli", "mnli+mlm", "mnli+translate"], "targets": ["xnli"],
+           "mlm": {"corpus": str(tmp_path / "no-corpus")},
+           "data": {"tasks": {"mnli": str(mirror)}, "on_missing_data": "skip"}}
+    cfg = validate(raw)
+    missing = missing_data(cfg)
+    assert "translate.sources.mnli" in missing["translate:mnli"] and "mlm.corpus" in missing["mlm:corpus"]
+    cells = {c.inter.name: c for c in cfg.cells()}
+    assert cell_missing(cfg, cells["mnli"], missing) is None
+    assert "translate:mnli" in cell_missing(cfg, cells["mnli+translate"], missing)
+    keep, left = split_cells(cfg, cfg.cells(), {k: v for k, v in missing.items() if k.startswith(("translate:", "mlm:"))})
+    assert {c.inter.name for c, _ in left} == {"mnli+mlm", "mnli+translate"}
+    assert {c.inter.name for c in keep} == {"none", "mnli"}
+    # provided: a corpus folder and a translate-train folder in the task's schema + language
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "de.txt").write_text("ein Satz\n")
+    (tmp_path / "tt").mkdir()
+    (tmp_path / "tt" / "train.jsonl").write_text(json.dumps(
+        {"premise": "a", "hypothesis": "b", "label": 0, "idx": 0, "language": "de"}) + "\n")
+    raw.update(mlm={"corpus": str(tmp_path / "corpus")}, translate={"sources": {"mnli": str(tmp_path / "tt")}})
+    missing = missing_data(validate(raw))
+    assert not any(k.startswith(("translate:", "mlm:")) for k in missing), missing
