@@ -34,9 +34,12 @@ def test_default_and_paper_configs_are_valid():
     # the planted controls: an intermediate built to help objclass, and an unrelated one
     from xstilts.core.registry import get_task
 
-    planted = {inter: dict(get_task(inter).planted) for inter in toy.intermediates if inter != "none"}
+    planted = {inter: dict(get_task(inter).planted) for inter in toy.intermediates
+               if inter != "none" and not toy.inter(inter).is_variant}
     assert planted == {"objclass_tags": {"objclass": "+"}, "polarity_tags": {"objclass": "0"}}
     assert {("objclass_tags", "objclass"), ("polarity_tags", "objclass")} <= cells
+    # Phang et al.'s alternatives (issue 14): a +mlm and a +translate cell per size
+    assert {("objclass_tags+mlm", "objclass"), ("objclass_tags+translate", "objclass")} <= cells
     paper = load(ROOT / "config/paper.yaml")
     assert not paper.is_toy
     assert {"xlmr-base", "xlmr-large"} <= set(paper.models)
