@@ -397,7 +397,7 @@ class Config:
         tokenized cache depends on (not lr, epochs, patience, ...)."""
         b = self.bound(task, self.phase_of(task))
         return {"max_length": b.max_length, "dev_size": int(b.hparams["dev_size"]),
-                "options": b.options, "local_root": self.local_root(task),
+                "train_size": b.hparams["train_size"], "options": b.options, "local_root": self.local_root(task),
                 "target": task in self.targets}
 
     def options(self, task: str, phase: str, model: str | None = None) -> dict:

@@ -265,9 +265,11 @@ def read_features(path: str | os.PathLike) -> list[dict]:
 
 
 def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: str | None,
-            max_length: int, dev_size: int | None, seed: int = 0, options: dict | None = None) -> dict:
+            max_length: int, dev_size: int | None, seed: int = 0, options: dict | None = None,
+            train_size: int | None = None) -> dict:
     """Tokenize every part of a task into ``out_dir`` and write ``manifest.json``.
-    ``options``: the family's encoding options (``Family.options``)."""
+    ``options``: the family's encoding options (``Family.options``); ``dev_size`` /
+    ``train_size``: seeded random subsets of the dev and training sets (``None``: all)."""
     family = get_family(task.family)
     options = dict(options or {})
     # an open label set (CCG supertags) comes from the training set and is stored in the manifest
@@ -276,7 +278,7 @@ def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: s
                 "options": options, "local_root": local_root, "labels": list(task.labels),
                 "parts": {}}
     for part in parts:
-        limit = dev_size if part == "dev" else None
+        limit = {paths.DEV: dev_size, paths.TRAIN: train_size}.get(part)
         examples = load_examples(task, part, local_root, limit=limit, seed=seed)
         feats = family.encode(tokenizer, examples, max_length, **options)
         write_features(paths.data_file(out_dir, part), feats, family.feature_schema)
@@ -349,7 +351,8 @@ def run(cfg, tokenizer: str, task: str, out: str | None = None) -> None:
     tok = load_tokenizer(paths.tokenizer_dir(tokenizer))
     out = out or paths.data_dir(tokenizer, task)
     m = prepare(t, tok, out, parts, cfg.local_root(task), bound.max_length,
-                int(bound.hparams["dev_size"]), seed=0, options=bound.options)
+                int(bound.hparams["dev_size"]), seed=0, options=bound.options,
+                train_size=bound.hparams["train_size"])
     m["inputs"] = {"files": {f: file_digest(f) for f in input_files(cfg, task)},
                    "sources": input_sources(cfg, task)}
     write_json(m, paths.manifest_file(out))
