@@ -296,6 +296,12 @@ do_stop() {
   kill_pidfile /run/slurmd.pid slurmd
   kill_pidfile /run/slurmctld.pid slurmctld
   kill_pidfile /run/munge/munged.pid munged
+  # our generated slurm.conf goes with the daemons: one naming a controller that is not running
+  # makes every SLURM client wait (the Snakemake SLURM plugin runs `scontrol show config` at
+  # each Snakemake start: 9 s); `start` writes it again
+  if [ -f "$CONF/slurm.conf" ] && head -1 "$CONF/slurm.conf" | grep -q '^# written by xstilts tests/slurm/cluster.sh'; then
+    as_root rm -f "$CONF/slurm.conf"
+  fi
   if [ "${1:-}" = "--purge" ]; then
     say "purging SLURM state and logs"
     as_root rm -rf "$STATE/slurmctld" "$STATE/slurmd" "$FAKEGPU_DIR" "$LOGS"
