@@ -4,7 +4,8 @@
 #   tests/slurm/cluster.sh install   apt packages (slurm-wlm, slurmctld, slurmd, slurm-client, munge)
 #   tests/slurm/cluster.sh start     install if needed, write configs, start munged/slurmctld/slurmd,
 #                                    wait until the node is idle, srun smoke tests
-#   tests/slurm/cluster.sh stop      cancel all jobs, stop slurmd, slurmctld, munged
+#   tests/slurm/cluster.sh stop      cancel all jobs, stop slurmd, slurmctld, munged, remove the
+#                                    generated slurm.conf (SLURM clients would wait on a dead controller)
 #                                    (`stop --purge` also deletes SLURM state and logs)
 #   tests/slurm/cluster.sh status    print daemons + sinfo; exit 0 when the node accepts jobs
 #
