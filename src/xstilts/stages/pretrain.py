@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from xstilts.core import paths
 from xstilts.core.records import CostRecord
 from xstilts.stages.common import file_digest, json_digest
-from xstilts.stages.mlm_corpus import pack  # noqa: F401 - one owner of corpus packing
+from xstilts.stages.mlm_corpus import pack  # one owner of corpus packing (torch-free)
 from xstilts.stages.models import encoder_dir, toy_config
 from xstilts.stages.profiling import CostMeter
 from xstilts.stages.train import set_seed

@@ -608,6 +608,7 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
 
     from xstilts.core import paths
     from xstilts.core.records import CostRecord
+    from xstilts.stages import mlm as continued
     from xstilts.stages.common import log
     from xstilts.stages.models import XstiltsModel, load_encoder, load_tokenizer
 
@@ -616,8 +617,9 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
         init_dir, random_init, task_names = cell.start, cell.inter.random_init, [cell.target]
         out = out or cell.model_dir
         extra = {"inter": cell.inter.name, "target": cell.target}
+        variant = None  # the +mlm / +translate variants are intermediate phases
     else:
-        resolved = cfg.inter(inter)
+        resolved = variant = cfg.inter(inter)
         model_name, phase = model, "intermediate"
         init_dir, random_init, task_names = paths.base_dir(model), False, list(resolved.tasks)
         out = out or paths.inter_dir(model, resolved.name, seed)
@@ -627,7 +629,6 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
     lock = guard.acquire(paths.state_dir(out), log) if distributed.is_main_process() else None
     bounds = [cfg.bound(t, phase) for t in task_names]
     tds = [task_data(cfg, b, model_name) for b in bounds]
-    variant = cfg.inter(inter) if cell is None else None
     if variant is not None and variant.translate:
         tds = [with_translations(cfg, td, model_name) for td in tds]
     set_seed(seed)  # head initialisation independent of what ran before in this process
@@ -637,8 +638,6 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
     tok = load_tokenizer(paths.tokenizer_dir(cfg.tokenizer_of(model_name)))
     mlm = None
     if variant is not None and variant.mlm:
-        from xstilts.stages import mlm as continued
-
         mlm = continued.load(cfg, model_name, int(bounds[0].hparams["batch_size"]), tok, seed)
         net.heads[continued.MLM_HEAD] = mlm.make_head(net.encoder, continued.pretrained_head(cfg, model_name))
     mt = cfg.sampling
@@ -657,9 +656,7 @@ def run(cfg, out: str | None = None, cell=None, model: str | None = None, inter:
         distributed.teardown()
         sys.exit(err.exit_code)  # non-zero: SLURM requeues / Snakemake retries, then resumes
     if mlm is not None:  # the MLM head is not part of the intermediate checkpoint
-        from xstilts.stages.mlm import drop_head
-
-        drop_head(net)
+        continued.drop_head(net)
     if distributed.is_main_process():
         net.save(out, tokenizer=tok)
         guard.fault_point("checkpoint")
