@@ -18,7 +18,7 @@ from xstilts.toy.twins import TwinBuilder
 from xstilts.toy.world import LANGUAGES, TOY_LANGUAGES, build_world, stable_rng
 
 GENERATOR_VERSION = 2  # 2: homographs, qab in English order, lexicon file (world + corpus: in the encoder key)
-TWINS_VERSION = 2  # 2: PAN-X names in local spelling (the labelled twins only: encoders unaffected)
+TWINS_VERSION = 3  # 2: PAN-X names in local spelling; 3: QA paragraphs of two facts (labelled twins only: encoders unaffected)
 
 #: (repo, config) of every twin -> split names written (``{lang}`` = per-language configs)
 TWIN_SPLITS = {

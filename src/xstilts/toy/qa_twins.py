@@ -1,15 +1,15 @@
 """Toy twins of the extractive QA datasets, in SQuAD's Hub schema.
 
-An item is a paragraph of three facts (``Alice indeed bought the big car in Ashford at 5.``) and
+An item is a paragraph of two facts (``Alice indeed bought the big car in Ashford at 5.``) and
 a question that asks for one slot of one of them (who / what / where / when), written as an
 echo question in the language of the paragraph: the fact with the asked slot replaced by a
 question word (``Alice indeed purchased what in Ashford at 5?``); half of the questions leave
 out the place or the time when it is not asked for (``Who indeed bought the big car at 5?``).  The gold answer is the slot's
 character span in the paragraph (``big car``; the subject name; the place name; the number).
 
-No surface shortcut: the answer value also occurs in a distractor fact (the same person does
-something else, another person handles the same kind of object, something else happens at the
-same place; one more distractor of these kinds completes the paragraph), so the answer is never "the first name" or "the only number"; the asked slot is
+No surface shortcut: the answer value also occurs in the distractor fact (the same person does
+something else, another person handles the same kind of object, or something else happens at
+the same place), so the answer is never "the first name" or "the only number"; the asked slot is
 balanced over the four kinds and the fact's position in the paragraph is uniform; the question
 goes through the synonym noise of the other twins (two surface forms per verb, object and
 adjective), so overlap alone does not always pick the right fact.  Validation and test questions
@@ -33,7 +33,7 @@ from xstilts.toy.world import GRAMMARS, World, _pseudo_word, stable_int, stable_
 
 SLOTS = ("subj", "obj", "place", "time")
 WH_EN = {"subj": "who", "obj": "what", "place": "where", "time": "when"}
-N_FACTS = 3
+N_FACTS = 2  # three made a task the tiny models barely learn in the demo's budget (docs/toy.md)
 QUESTION_NOISE = 0.4  # probability of a synonym swap per content word of the question
 UNANSWERABLE = 1 / 3  # SQuAD v2 training set: about a third of the questions
 
