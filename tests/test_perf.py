@@ -93,12 +93,15 @@ def test_torch_free_modules_do_not_import_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
-def test_toy_tables_match_pyarrow_and_reject_wrong_types():
-    """The toy generator's buffer-built tables equal ``pa.table`` of the same columns, for every
-    type its schemas use (strings with non-ASCII text, int32/int64, bool, lists, structs)."""
+def test_buffer_built_tables_match_pyarrow_and_reject_wrong_types():
+    """The buffer-built tables (toy generator, aggregate) equal ``pa.table`` of the same columns,
+    for every type their schemas use (strings with non-ASCII text, int32/int64, float64, bool,
+    nulls, lists, structs)."""
+    import math
+
     import pyarrow as pa
 
-    from xstilts.toy.twins import columns_table
+    from xstilts.core.arrow import columns_table
 
     schema = pa.schema([("s", pa.string()), ("i", pa.int32()), ("q", pa.int64()), ("b", pa.bool_()),
                         ("tags", pa.list_(pa.int64())),
@@ -118,6 +121,18 @@ def test_toy_tables_match_pyarrow_and_reject_wrong_types():
         columns_table(schema, {**cols, "s": [1] * 9})
     with pytest.raises(ValueError):
         columns_table(schema, {**cols, "q": [1]})
+    # the aggregate tables' columns: nulls in every scalar type
+    flat = pa.schema([("s", pa.string()), ("q", pa.int64()), ("f", pa.float64()), ("b", pa.bool_())])
+    cols = {"s": [None, "é", "", None, "abc"] * 3, "q": [1, None, -(2**63), 0, None] * 3,
+            "f": [0.5, None, 0.0, 2, -1e300] * 3, "b": [None, True, False, None, True] * 3}
+    got = columns_table(flat, cols)
+    assert got.equals(pa.table(cols, schema=flat))
+    assert got.column("f").null_count == 3 and got.column("s").to_pylist() == cols["s"]
+    nan = columns_table(pa.schema([("f", pa.float64())]), {"f": [math.nan, None]}).column("f")
+    assert nan.null_count == 1 and math.isnan(nan[0].as_py())  # as pa.table: NaN is a value
+    assert columns_table(flat, {k: [] for k in cols}).equals(pa.table({k: [] for k in cols}, schema=flat))
+    with pytest.raises(TypeError):  # no nulls in lists or structs
+        columns_table(pa.schema([("tags", pa.list_(pa.int64()))]), {"tags": [None, [1]]})
 
 
 def test_toy_generation_does_not_import_pandas(tmp_path):
