@@ -131,8 +131,12 @@ def test_buffer_built_tables_match_pyarrow_and_reject_wrong_types():
     nan = columns_table(pa.schema([("f", pa.float64())]), {"f": [math.nan, None]}).column("f")
     assert nan.null_count == 1 and math.isnan(nan[0].as_py())  # as pa.table: NaN is a value
     assert columns_table(flat, {k: [] for k in cols}).equals(pa.table({k: [] for k in cols}, schema=flat))
-    with pytest.raises(TypeError):  # no nulls in lists or structs
-        columns_table(pa.schema([("tags", pa.list_(pa.int64()))]), {"tags": [None, [1]]})
+    # the feature caches' columns: lists of lists, a null list (a feature lacking the key)
+    nested = pa.schema([("seqs", pa.list_(pa.list_(pa.int32()))), ("tags", pa.list_(pa.string()))])
+    cols = {"seqs": [[[0, 5, 2], [0, 2]], [], [[7]], None], "tags": [None, ["B-PER", "O"], [], ["é"]]}
+    assert columns_table(nested, cols).equals(pa.table(cols, schema=nested))
+    with pytest.raises(TypeError):  # no null structs
+        columns_table(pa.schema([("a", schema.field("answers").type)]), {"a": [None]})
 
 
 def test_toy_generation_does_not_import_pandas(tmp_path):

@@ -18,8 +18,9 @@ def columns_table(schema: pa.Schema, cols: dict) -> pa.Table:
     """The table of ``cols`` (one list per column of ``schema``, in any order), equal to
     ``pa.table(cols, schema=schema)``.
 
-    Covers strings, 32/64-bit integers, float64, booleans (``None``: null), and lists and
-    structs of them (no nulls); a value that does not fit its column's type is a TypeError."""
+    Covers strings, 32/64-bit integers, float64, booleans, lists of them (``None``: null) and
+    structs of them (no null structs); a value that does not fit its column's type is a
+    TypeError."""
     if sorted(cols) != sorted(schema.names):
         raise ValueError(f"columns {sorted(cols)} do not match the schema's {sorted(schema.names)}")
     if len({len(v) for v in cols.values()}) > 1:
@@ -50,8 +51,8 @@ def _array(typ: pa.DataType, values: list) -> pa.Array:
     n = len(values)
     nulls = sum(v is None for v in values)
     validity = _bitmap(v is not None for v in values) if nulls else None
-    if nulls and not (typ == pa.string() or typ in _NUMBER_CODES or typ == pa.bool_()):
-        raise TypeError(f"a {typ} column holds a null (no nulls in lists or structs)")
+    if nulls and pa.types.is_struct(typ):
+        raise TypeError(f"a {typ} column holds a null (no null structs)")
     if typ == pa.string():
         try:
             data = [b"" if v is None else v.encode("utf-8") for v in values]
@@ -67,8 +68,10 @@ def _array(typ: pa.DataType, values: list) -> pa.Array:
             raise TypeError(f"a {typ} column holds a non-boolean value")
         out = pa.Array.from_buffers(typ, n, [validity, _bitmap(values)], null_count=nulls)
     elif pa.types.is_list(typ):
+        values = [() if v is None else v for v in values]
         child = _array(typ.value_type, [x for v in values for x in v])
-        out = pa.Array.from_buffers(typ, n, [None, _offsets(map(len, values))], children=[child])
+        out = pa.Array.from_buffers(typ, n, [validity, _offsets(map(len, values))], children=[child],
+                                    null_count=nulls)
     elif pa.types.is_struct(typ):
         children = [_array(f.type, [v[f.name] for v in values]) for f in typ]
         out = pa.Array.from_buffers(typ, n, [None], children=children)
