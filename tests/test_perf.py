@@ -6,8 +6,10 @@ check that the fast paths compute the same thing and keep their promises.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -149,6 +151,30 @@ def test_toy_generation_does_not_import_pandas(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     n, pandas = out.stdout.split()
     assert int(n) > 50 and pandas == "False", out.stderr
+
+
+def test_aggregate_and_feature_caches_do_not_import_pandas(tmp_path):
+    """The aggregate stage and prepare's parquet writer build their tables from buffers
+    (core.arrow): neither imports pandas (about 0.2 s of a light job)."""
+    code = ("import sys\n"
+            "from pathlib import Path\n"
+            "from synthetic import write_artifacts\n"
+            "from xstilts.analysis.aggregate import aggregate\n"
+            "from xstilts.stages.data import write_features\n"
+            "from xstilts.tasks.families.tagging import TAG_SCHEMA\n"
+            f"root = Path({str(tmp_path)!r})\n"
+            "art = write_artifacts(root)\n"
+            "aggregate(art['cells'], root / 'tables', inference_profiles=art['inference_profiles'],\n"
+            "          baselines=art['baselines'], benchmarks=art['benchmarks'])\n"
+            "write_features(root / 'f.parquet', [{'id': 'a', 'seqs': [[0, 5, 2]], 'labels': [-100, 1, -100],\n"
+            "                                     'word_index': [-1, 0, -1], 'chunk': 0, 'n_words': 1,\n"
+            "                                     'tags': ['B-PER']}], TAG_SCHEMA)\n"
+            "print(sorted(p.name for p in (root / 'tables').iterdir()), 'pandas' in sys.modules)\n")
+    tests = str(Path(__file__).parent)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                             [tests, *filter(None, [os.environ.get("PYTHONPATH")])])})
+    assert out.stdout.split()[-1] == "False" and "cells.parquet" in out.stdout, out.stderr
 
 
 def test_mfu_against_the_datasheet_peak():
