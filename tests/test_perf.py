@@ -177,6 +177,14 @@ def test_aggregate_and_feature_caches_do_not_import_pandas(tmp_path):
     assert out.stdout.split()[-1] == "False" and "cells.parquet" in out.stdout, out.stderr
 
 
+def test_report_does_not_import_matplotlib():
+    """The report embeds the figure files; its table helpers (analysis.display) need no
+    matplotlib (about 0.3 s)."""
+    code = "import sys\nimport xstilts.analysis.report\nprint('matplotlib' in sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
 def test_mfu_against_the_datasheet_peak():
     from xstilts.stages.profiling import mfu, peak_tflops
 
