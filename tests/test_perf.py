@@ -6,8 +6,10 @@ check that the fast paths compute the same thing and keep their promises.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -93,12 +95,15 @@ def test_torch_free_modules_do_not_import_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
-def test_toy_tables_match_pyarrow_and_reject_wrong_types():
-    """The toy generator's buffer-built tables equal ``pa.table`` of the same columns, for every
-    type its schemas use (strings with non-ASCII text, int32/int64, bool, lists, structs)."""
+def test_buffer_built_tables_match_pyarrow_and_reject_wrong_types():
+    """The buffer-built tables (toy generator, aggregate) equal ``pa.table`` of the same columns,
+    for every type their schemas use (strings with non-ASCII text, int32/int64, float64, bool,
+    nulls, lists, structs)."""
+    import math
+
     import pyarrow as pa
 
-    from xstilts.toy.twins import columns_table
+    from xstilts.core.arrow import columns_table
 
     schema = pa.schema([("s", pa.string()), ("i", pa.int32()), ("q", pa.int64()), ("b", pa.bool_()),
                         ("tags", pa.list_(pa.int64())),
@@ -118,6 +123,22 @@ def test_toy_tables_match_pyarrow_and_reject_wrong_types():
         columns_table(schema, {**cols, "s": [1] * 9})
     with pytest.raises(ValueError):
         columns_table(schema, {**cols, "q": [1]})
+    # the aggregate tables' columns: nulls in every scalar type
+    flat = pa.schema([("s", pa.string()), ("q", pa.int64()), ("f", pa.float64()), ("b", pa.bool_())])
+    cols = {"s": [None, "é", "", None, "abc"] * 3, "q": [1, None, -(2**63), 0, None] * 3,
+            "f": [0.5, None, 0.0, 2, -1e300] * 3, "b": [None, True, False, None, True] * 3}
+    got = columns_table(flat, cols)
+    assert got.equals(pa.table(cols, schema=flat))
+    assert got.column("f").null_count == 3 and got.column("s").to_pylist() == cols["s"]
+    nan = columns_table(pa.schema([("f", pa.float64())]), {"f": [math.nan, None]}).column("f")
+    assert nan.null_count == 1 and math.isnan(nan[0].as_py())  # as pa.table: NaN is a value
+    assert columns_table(flat, {k: [] for k in cols}).equals(pa.table({k: [] for k in cols}, schema=flat))
+    # the feature caches' columns: lists of lists, a null list (a feature lacking the key)
+    nested = pa.schema([("seqs", pa.list_(pa.list_(pa.int32()))), ("tags", pa.list_(pa.string()))])
+    cols = {"seqs": [[[0, 5, 2], [0, 2]], [], [[7]], None], "tags": [None, ["B-PER", "O"], [], ["é"]]}
+    assert columns_table(nested, cols).equals(pa.table(cols, schema=nested))
+    with pytest.raises(TypeError):  # no null structs
+        columns_table(pa.schema([("a", schema.field("answers").type)]), {"a": [None]})
 
 
 def test_toy_generation_does_not_import_pandas(tmp_path):
@@ -130,6 +151,38 @@ def test_toy_generation_does_not_import_pandas(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     n, pandas = out.stdout.split()
     assert int(n) > 50 and pandas == "False", out.stderr
+
+
+def test_aggregate_and_feature_caches_do_not_import_pandas(tmp_path):
+    """The aggregate stage and prepare's parquet writer build their tables from buffers
+    (core.arrow): neither imports pandas (about 0.2 s of a light job)."""
+    code = ("import sys\n"
+            "from pathlib import Path\n"
+            "from synthetic import write_artifacts\n"
+            "from xstilts.analysis.aggregate import aggregate\n"
+            "from xstilts.stages.data import write_features\n"
+            "from xstilts.tasks.families.tagging import TAG_SCHEMA\n"
+            f"root = Path({str(tmp_path)!r})\n"
+            "art = write_artifacts(root)\n"
+            "aggregate(art['cells'], root / 'tables', inference_profiles=art['inference_profiles'],\n"
+            "          baselines=art['baselines'], benchmarks=art['benchmarks'])\n"
+            "write_features(root / 'f.parquet', [{'id': 'a', 'seqs': [[0, 5, 2]], 'labels': [-100, 1, -100],\n"
+            "                                     'word_index': [-1, 0, -1], 'chunk': 0, 'n_words': 1,\n"
+            "                                     'tags': ['B-PER']}], TAG_SCHEMA)\n"
+            "print(sorted(p.name for p in (root / 'tables').iterdir()), 'pandas' in sys.modules)\n")
+    tests = str(Path(__file__).parent)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                             [tests, *filter(None, [os.environ.get("PYTHONPATH")])])})
+    assert out.stdout.split()[-1] == "False" and "cells.parquet" in out.stdout, out.stderr
+
+
+def test_report_does_not_import_matplotlib():
+    """The report embeds the figure files; its table helpers (analysis.display) need no
+    matplotlib (about 0.3 s)."""
+    code = "import sys\nimport xstilts.analysis.report\nprint('matplotlib' in sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_mfu_against_the_datasheet_peak():

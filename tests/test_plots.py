@@ -10,7 +10,8 @@ import pytest
 from synthetic import LATENCY, MODELS, SCORES, write_artifacts  # noqa: E402
 
 from xstilts.analysis.aggregate import aggregate  # noqa: E402
-from xstilts.analysis.plots import figure_names, language_order, make_figures  # noqa: E402
+from xstilts.analysis.display import language_order  # noqa: E402
+from xstilts.analysis.plots import figure_names, make_figures  # noqa: E402
 from xstilts.analysis.report import make_report  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

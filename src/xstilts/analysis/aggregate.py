@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xstilts.core import paths
+from xstilts.core.arrow import columns_table
 from xstilts.core.cell import Cell, inter_kind
 from xstilts.core.records import CellCost, CostRecord, EvalRecord, InferenceProfile, RecordError
 
@@ -572,7 +573,7 @@ def aggregate(
         ("languages", languages_table, LANGUAGES_SCHEMA),
         ("jobs", jobs_table, JOBS_SCHEMA),
     ]:
-        table = pa.Table.from_pydict(data, schema=schema)
+        table = columns_table(schema, data)
         path = out_dir / TABLE_FILES[name]
         tmp = path.with_suffix(".parquet.tmp")
         pq.write_table(table, tmp)

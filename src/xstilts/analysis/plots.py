@@ -58,6 +58,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from xstilts.analysis.aggregate import read_tables, summarize_seeds  # noqa: E402
+from xstilts.analysis.display import (  # noqa: E402
+    benchmark_tag, human_count, language_order, layer_sweep_table, model_label, ordered_inters, ordered_models)
 from xstilts.analysis.gains import AVERAGE, ZERO_SHOT, read_stat_tables  # noqa: E402
 from xstilts.core.cell import inter_kind  # noqa: E402
 
@@ -66,12 +68,6 @@ __all__ = [
     "FIGURES",
     "figure_names",
     "make_figures",
-    "model_label",
-    "human_count",
-    "ordered_inters",
-    "ordered_models",
-    "benchmark_tag",
-    "language_order",
 ]
 
 #: plot options; pass a (partial) dict as ``config`` to :func:`make_figures`.
@@ -127,39 +123,6 @@ def figure_names(formats: Iterable[str] = ("png", "svg")) -> list[str]:
     return [f"{s}.{fmt}" for s in FIGURES for fmt in formats]
 
 
-def human_count(n: Any) -> str:
-    """1234567 -> '1.2M'; None/NaN -> '?'."""
-    if n is None or (isinstance(n, float) and math.isnan(n)) or pd.isna(n):
-        return "?"
-    n = float(n)
-    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.3g}{suf}"
-    return f"{n:.3g}"
-
-
-def model_label(model: str, params: Any) -> str:
-    """'tiny-2x64 (120k params)'."""
-    return f"{model} ({human_count(params)} params)" if not pd.isna(params) else model
-
-
-def ordered_models(df: pd.DataFrame) -> list[tuple[str, Any]]:
-    """(model, params) pairs of cell rows, smallest model first; models of unknown size after
-    them, in the order they first appear in the table (the caller's cell order)."""
-    if df.empty:
-        return []
-    cells = df[df["kind"] == "cell"] if "kind" in df.columns else df
-    pairs = cells[["model", "params"]].drop_duplicates("model").reset_index(drop=True)
-    pairs = pairs.assign(_p=pairs["params"].astype("float64").fillna(np.inf), _o=np.arange(len(pairs)))
-    pairs = pairs.sort_values(["_p", "_o"])
-    return list(zip(pairs["model"], pairs["params"]))
-
-
-def ordered_inters(inters: Iterable[str]) -> list[str]:
-    """``none`` first, intermediate tasks sorted, ``multitask`` after them, ``scratch`` last."""
-    return sorted(set(inters), key=lambda i: (inter_kind(i).order, i))
-
-
 def _inter_colors(inters: Iterable[str]) -> dict[str, str]:
     colors, k = {}, 0
     for i in ordered_inters(inters):
@@ -175,18 +138,6 @@ def _inter_colors(inters: Iterable[str]) -> dict[str, str]:
 
 def _inter_label(inter: str) -> str:
     return inter_kind(inter).label
-
-
-def benchmark_tag(df: pd.DataFrame) -> str:
-    """' (toy benchmark)', ' (real benchmark)', or ' (toy + real)' from the rows' benchmark."""
-    if df.empty or "benchmark" not in df.columns:
-        return ""
-    b = sorted(set(df["benchmark"].dropna()))
-    if b == ["toy"]:
-        return " (toy benchmark)"
-    if b == ["real"]:
-        return ""
-    return " (" + " + ".join(b) + " benchmark)" if b else ""
 
 
 # ----------------------------------------------------------------------------- figure helpers
@@ -355,15 +306,6 @@ def _fig_gain_vs_flops(summ: pd.DataFrame, gains: pd.DataFrame, targets: list[st
     return fig
 
 
-def language_order(langs: pd.DataFrame) -> list[str]:
-    """Languages in the order they appear in eval.json (first cell wins ties)."""
-    if langs.empty:
-        return []
-    o = langs.groupby("language", sort=False)["lang_order"].min().astype("int64")
-    first = {l: k for k, l in enumerate(dict.fromkeys(langs["language"]))}
-    return sorted(o.index, key=lambda l: (o[l], first[l]))
-
-
 def _fig_languages(langs: pd.DataFrame, targets: list[str], cfg: dict, ci: dict) -> Figure:
     """Rows: targets; columns: model sizes; bars: inters per language."""
     cells_all = langs[langs["kind"] == "cell"]
@@ -489,26 +431,6 @@ def _fig_jobs(jobs: pd.DataFrame, cfg: dict) -> Figure:
     ax.grid(True, axis="x", alpha=0.3)
     ax.margins(x=0.35)
     return fig
-
-
-def layer_sweep_table(langs: pd.DataFrame) -> pd.DataFrame:
-    """Long table of the layer sweeps: one row per (cell, language, layer) with ``score`` and
-    ``chosen`` (the layer of the headline number), from ``extra_metrics`` ``layer_<k>`` keys."""
-    import json
-
-    rows = []
-    d = langs[(langs["kind"] == "cell") & langs["extra_metrics"].notna()]
-    for r in d.itertuples(index=False):
-        extra = json.loads(r.extra_metrics)
-        chosen = extra.get("layer")
-        for key, v in extra.items():
-            if key.startswith("layer_") and key[6:].isdigit():
-                rows.append({"model": r.model, "params": r.params, "inter": r.inter, "target": r.target,
-                             "seed": r.seed, "language": r.language, "is_zero_shot": r.is_zero_shot,
-                             "layer": int(key[6:]), "score": float(v),
-                             "chosen": chosen is not None and int(chosen) == int(key[6:])})
-    cols = ["model", "params", "inter", "target", "seed", "language", "is_zero_shot", "layer", "score", "chosen"]
-    return pd.DataFrame(rows, columns=cols)
 
 
 def _fig_layer_sweep(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:

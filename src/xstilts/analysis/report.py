@@ -24,17 +24,12 @@ import pandas as pd
 
 from xstilts.analysis.aggregate import read_tables, summarize_seeds
 from xstilts.analysis.controls import control_table, shortcut_note
+from xstilts.analysis.display import (benchmark_tag, human_count, language_order, layer_sweep_table, ordered_inters,
+                                      ordered_models)
 from xstilts.analysis.findings import NOISE, findings, fmt_gain, overall
 from xstilts.analysis.gains import read_stat_tables
 from xstilts.core import paths
 from xstilts.core.cell import inter_kind
-from xstilts.analysis.plots import (
-    benchmark_tag,
-    human_count,
-    language_order,
-    ordered_inters,
-    ordered_models,
-)
 
 __all__ = ["make_report", "TOY_NOTE"]
 
@@ -219,8 +214,6 @@ def _languages_section(langs: pd.DataFrame, target: str) -> str:
 def _layer_sweep_section(langs: pd.DataFrame, target: str) -> str:
     """Retrieval targets: the score at every pooled layer (mean over zero-shot languages and
     seeds) per (model, inter); the headline layer in bold.  Empty when the target has none."""
-    from xstilts.analysis.plots import layer_sweep_table
-
     d = layer_sweep_table(langs)
     d = d[(d["target"] == target) & d["is_zero_shot"]]
     if d.empty:

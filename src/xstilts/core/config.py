@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -21,6 +20,7 @@ from xstilts.core.cell import MULTITASK, SCRATCH, TASK, BoundTask, Cell, Inter, 
 from xstilts.core.errors import InputError
 from xstilts.core.registry import TASKS, get_family
 from xstilts.core.runtime import Runtime
+from xstilts.core.schemas_io import load_yaml, read_schema
 
 DEFAULT_RESOURCES = {"gpus": 0, "cpus": 1, "mem_mb": 4000, "runtime": 60}
 
@@ -29,17 +29,9 @@ class ConfigError(InputError, ValueError):
     """A config problem, phrased for the user (names the key)."""
 
 
-def load_yaml(text: str):
-    """``yaml.safe_load`` through libyaml's parser where PyYAML has it (several times faster
-    than the pure-Python one: a job reads the config and its schema at start-up)."""
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-
-@lru_cache(maxsize=1)
 def _schema() -> dict:
     """The config schema (read once; callers must not modify it)."""
-    text = resources.files("xstilts").joinpath("core/schemas/config.schema.yaml").read_text()
-    return load_yaml(text)
+    return read_schema("config")
 
 
 @lru_cache(maxsize=1)

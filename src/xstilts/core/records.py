@@ -14,27 +14,21 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
-import yaml
+from xstilts.core.schemas_io import read_schema
 
 
 class RecordError(ValueError):
     """A malformed or incomplete record; the message names the file."""
 
 
-@lru_cache(maxsize=1)
-def _schemas() -> dict:
-    return yaml.safe_load(resources.files("xstilts").joinpath("core/schemas/records.schema.yaml").read_text())
-
-
 @lru_cache(maxsize=None)
 def _validator(kind: str):
     import jsonschema
 
-    root = _schemas()
+    root = read_schema("records")
     return jsonschema.Draft202012Validator({**root["$defs"][kind], "$defs": root["$defs"]})
 
 

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xstilts.core import paths
+from xstilts.core.arrow import columns_table
 from xstilts.core.errors import InputError
 from xstilts.core.registry import Source, Task, get_family
 from xstilts.stages.common import file_digest, log, write_json
@@ -253,9 +254,10 @@ def load_examples(task: Task, part: str, local_root: str | None, limit: int | No
 
 
 def write_features(path: str | os.PathLike, feats: list[dict], schema: pa.Schema) -> None:
-    """One parquet file of features in the family's ``feature_schema``."""
+    """One parquet file of features in the family's ``feature_schema`` (a column a feature
+    lacks is null there, as in ``pa.Table.from_pylist``)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(feats, schema=schema), path)
+    pq.write_table(columns_table(schema, {f.name: [r.get(f.name) for r in feats] for f in schema}), path)
 
 
 def read_features(path: str | os.PathLike) -> list[dict]:

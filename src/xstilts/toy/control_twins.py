@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from xstilts.core.arrow import columns_table
 from xstilts.core.registry import TASKS
 from xstilts.toy import items as I
 from xstilts.toy.render import Clause, Name, Obj
 from xstilts.toy.tagging_twins import write_tsv
-from xstilts.toy.twins import columns_table
 from xstilts.toy.world import ADJECTIVES, CONVERSES, OBJECTS, VERBS
 
 OBJ_CLASSES = TASKS["objclass"].labels

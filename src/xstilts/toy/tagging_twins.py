@@ -21,10 +21,10 @@ from dataclasses import replace
 
 import pyarrow as pa
 
+from xstilts.core.arrow import columns_table
 from xstilts.core.registry import TASKS
 from xstilts.toy import items as I
 from xstilts.toy.render import Token
-from xstilts.toy.twins import columns_table
 from xstilts.toy.world import GRAMMARS, PHONOLOGY, stable_int, stable_rng
 
 S, LS = pa.string(), pa.list_(pa.string())

@@ -5,11 +5,9 @@
 
 from __future__ import annotations
 
-from array import array
-from itertools import accumulate
-
 import pyarrow as pa
 
+from xstilts.core.arrow import columns_table
 from xstilts.toy import items as I
 from xstilts.toy.render import Clause, Renderer, Token, detokenize
 from xstilts.toy.world import CAUSAL, World, stable_int, stable_rng
@@ -55,59 +53,6 @@ SCHEMAS = {
 def table(schema: pa.Schema, rows: list) -> pa.Table:
     """The table of ``rows`` (dicts holding at least every column of ``schema``)."""
     return columns_table(schema, {f.name: [r[f.name] for r in rows] for f in schema})
-
-
-def columns_table(schema: pa.Schema, cols: dict) -> pa.Table:
-    """The table of ``cols`` (one list per column of ``schema``, in any order).
-
-    The arrays are assembled from their buffers rather than by ``pa.table``: converting Python
-    lists with ``pa.array`` makes pyarrow import pandas (0.3-0.4 s, most of a small
-    ``toy-data`` job), which the generator never uses.  Covers the types of the twins' schemas
-    (strings, 32/64-bit integers, booleans, lists and structs of them), no nulls; a value that
-    does not fit its column's type is a TypeError."""
-    if sorted(cols) != sorted(schema.names):
-        raise ValueError(f"columns {sorted(cols)} do not match the schema's {sorted(schema.names)}")
-    if len({len(v) for v in cols.values()}) > 1:
-        raise ValueError(f"columns of unequal length: {[len(v) for v in cols.values()]}")
-    return pa.Table.from_arrays([_array(f.type, cols[f.name]) for f in schema], schema=schema)
-
-
-_INT_CODES = {pa.int32(): next(c for c in "ihl" if array(c).itemsize == 4), pa.int64(): "q"}
-
-
-def _offsets(lengths) -> pa.Buffer:
-    return pa.py_buffer(array(_INT_CODES[pa.int32()], accumulate(lengths, initial=0)))
-
-
-def _array(typ: pa.DataType, values: list) -> pa.Array:
-    n = len(values)
-    if typ == pa.string():
-        try:
-            data = [v.encode("utf-8") for v in values]
-        except AttributeError as err:
-            raise TypeError(f"a {typ} column holds a non-string value: {err}") from None
-        buffers = [None, _offsets(map(len, data)), pa.py_buffer(b"".join(data))]
-        out = pa.Array.from_buffers(typ, n, buffers)
-    elif typ in _INT_CODES:
-        out = pa.Array.from_buffers(typ, n, [None, pa.py_buffer(array(_INT_CODES[typ], values))])
-    elif typ == pa.bool_():
-        if not all(isinstance(v, bool) for v in values):
-            raise TypeError(f"a {typ} column holds a non-boolean value")
-        bits = bytearray((n + 7) // 8)  # validity-style bitmap, least significant bit first
-        for i, v in enumerate(values):
-            if v:
-                bits[i >> 3] |= 1 << (i & 7)
-        out = pa.Array.from_buffers(typ, n, [None, pa.py_buffer(bits)])
-    elif pa.types.is_list(typ):
-        child = _array(typ.value_type, [x for v in values for x in v])
-        out = pa.Array.from_buffers(typ, n, [None, _offsets(map(len, values))], children=[child])
-    elif pa.types.is_struct(typ):
-        children = [_array(f.type, [v[f.name] for v in values]) for f in typ]
-        out = pa.Array.from_buffers(typ, n, [None], children=children)
-    else:
-        raise TypeError(f"no toy column builder for type {typ}")
-    out.validate(full=True)
-    return out
 
 
 def hex_id(*parts, n=32) -> str:
