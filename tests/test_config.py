@@ -25,8 +25,8 @@ def test_default_and_paper_configs_are_valid():
     # model sizes span at least 4x in non-embedding parameters (12 d^2 per layer)
     sizes = [toy.model(m)["toy"]["layers"] * 12 * toy.model(m)["toy"]["hidden"] ** 2 for m in toy.models]
     assert len(sizes) >= 2 and max(sizes) >= 4 * min(sizes)
-    # targets of three families, each transfer target beside its random-init control
-    assert {"panx", "udpos", "tatoeba", "objclass"} <= set(toy.targets)
+    # targets of four families, each transfer target beside its random-init control
+    assert {"panx", "udpos", "xquad", "tatoeba", "objclass"} <= set(toy.targets)
     assert all(get_family(t) for t in toy.data_tasks())  # every task has its family's code
     cells = {(c.inter.name, c.target) for c in toy.cells()}
     for target in toy.targets:
