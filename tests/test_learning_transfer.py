@@ -46,6 +46,18 @@ def _scores(ev: dict) -> dict:
     return {lang: v[ev["metric"]] for lang, v in ev["languages"].items()}
 
 
+def _pretrained_vs_scratch(work: Path, target: str, baseline: str) -> tuple:
+    """The target's none and scratch eval.json, their per-language scores, and the English score
+    of one trivial baseline (printed, for the log)."""
+    none, scratch = _eval(work, "none", target), _eval(work, "scratch", target)
+    base = json.loads((work / f"results/baselines/{target}/eval.json").read_text())
+    base_en = base["baselines"][baseline]["languages"]["en"][none["metric"]]
+    a, b = _scores(none), _scores(scratch)
+    print(f"{target} pretrained", {k: round(v, 3) for k, v in a.items()},
+          "scratch", {k: round(v, 3) for k, v in b.items()}, f"{baseline} en", round(base_en, 3))
+    return none, scratch, a, b, base_en
+
+
 def test_the_shipped_encoder_of_the_default_is_used(run):
     cost = json.loads((run / f"results/models/{MODEL}/base/cost.json").read_text())
     assert cost["source"] == "shipped", "the shipped encoder does not match: run `make toy-encoders`"
@@ -53,12 +65,7 @@ def test_the_shipped_encoder_of_the_default_is_used(run):
 
 
 def test_pretraining_transfers_beyond_the_random_init_control_on_udpos(run):
-    none, scratch = _eval(run, "none", "udpos"), _eval(run, "scratch", "udpos")
-    base = json.loads((run / "results/baselines/udpos/eval.json").read_text())
-    lookup = base["baselines"]["word_majority_tag"]["languages"]["en"]["f1"]
-    a, b = _scores(none), _scores(scratch)
-    print("UD-POS pretrained", {k: round(v, 3) for k, v in a.items()},
-          "scratch", {k: round(v, 3) for k, v in b.items()}, "word lookup en", round(lookup, 3))
+    none, scratch, a, b, lookup = _pretrained_vs_scratch(run, "udpos", "word_majority_tag")
     assert lookup < 0.94  # homographs: a word-form lookup does not solve it (measured 0.931)
     assert a["en"] > lookup + 0.05
     # qab: English word order, half the vocabulary shared (measured +0.12 at seed 1)
@@ -67,12 +74,7 @@ def test_pretraining_transfers_beyond_the_random_init_control_on_udpos(run):
 
 
 def test_pretraining_transfers_beyond_the_random_init_control_on_data_limited_qa(run):
-    none, scratch = _eval(run, "none", "xquad"), _eval(run, "scratch", "xquad")
-    base = json.loads((run / "results/baselines/xquad/eval.json").read_text())
-    overlap = base["baselines"]["overlap_span"]["languages"]["en"]["squad_em_f1"]
-    a, b = _scores(none), _scores(scratch)
-    print("XQuAD pretrained", {k: round(v, 3) for k, v in a.items()},
-          "scratch", {k: round(v, 3) for k, v in b.items()}, "overlap en", round(overlap, 3))
+    none, scratch, a, b, overlap = _pretrained_vs_scratch(run, "xquad", "overlap_span")
     assert a["en"] > overlap + 0.05  # learnable: measured .568 against .255
     # qaa: English word order, three quarters of the vocabulary shared (measured +0.371 at seed 1)
     assert a["qaa"] - b["qaa"] > 0.15
