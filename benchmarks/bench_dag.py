@@ -1,7 +1,7 @@
 """Benchmark: DAG construction of the real grid vs Snakemake's own floor.
 
-``snakemake -n --configfile config/paper.yaml`` (about 2,400 jobs; empty stand-in mirrors for
-the tasks without a Hub copy) against a dry run of a generated Snakefile with the same number of trivial jobs (one rule, one output file each, plus
+``snakemake -n --configfile config/paper.yaml`` (about 2,400 jobs; empty stand-ins for the local
+sources: the tasks without a Hub copy, the MLM corpus, the translate-train folders) against a dry run of a generated Snakefile with the same number of trivial jobs (one rule, one output file each, plus
 ``all``), interleaved in rounds.  The job count is read from the real dry run's job stats.
 
     python benchmarks/bench_dag.py [--rounds 5]
@@ -42,9 +42,11 @@ def total_jobs(out: str) -> int:
 
 
 def with_stub_mirrors(configfile: Path, folder: Path) -> Path:
-    """The config with an empty stand-in mirror for every task that has no Hub copy (CCGbank,
-    Mewsli-X: ``data.on_missing_data: fail`` stops a dry run without them), in ``folder``.
-    The dry run only checks that the files exist; no job reads them."""
+    """The config with an empty stand-in for every local source it names (in ``folder``): a
+    mirror for every task that has no Hub copy (CCGbank, Mewsli-X), the continued-MLM corpus
+    (``mlm.corpus``) and the translate-train folders (``translate.sources``); with
+    ``data.on_missing_data: fail`` a dry run stops without them.  The dry run only checks that
+    the files exist; no job reads them."""
     import yaml
 
     from xstilts.core.config import validate
@@ -65,6 +67,16 @@ def with_stub_mirrors(configfile: Path, folder: Path) -> Path:
                 f.parent.mkdir(parents=True, exist_ok=True)
                 f.touch()
         raw.setdefault("data", {}).setdefault("tasks", {})[name] = str(root)
+    if "mlm" in raw:  # one text file per language of the corpus
+        corpus = folder / "mlm-corpus"
+        corpus.mkdir(parents=True, exist_ok=True)
+        (corpus / "en.txt").touch()
+        raw["mlm"]["corpus"] = str(corpus)
+    for task in (raw.get("translate") or {}).get("sources") or {}:
+        source = folder / "translate-train" / task
+        source.mkdir(parents=True, exist_ok=True)
+        (source / "train.jsonl").touch()
+        raw["translate"]["sources"][task] = str(source)
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / configfile.name
     out.write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -205,3 +205,34 @@ def test_compile_switch_defaults_off(tiny_config, tmp_path):
     raw = yaml.safe_load(tiny_config.read_text())
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({**raw, "compile": True}))
     assert load(tmp_path / "c.yaml").runtime.compile is True
+
+
+def test_a_config_snapshot_loads_without_jsonschema_and_equals_the_validated_config(tmp_path):
+    """A job reads the snapshot its Snakefile wrote after validating it (named by the hash of its
+    text): no second schema check.  Any other file, or a snapshot whose text was edited after it
+    was named, is validated."""
+    import yaml
+
+    from xstilts.core import paths
+    from xstilts.core.config import ConfigError, load
+
+    root = Path(__file__).resolve().parents[1]
+    text = yaml.safe_dump(yaml.safe_load((root / "config" / "config.yaml").read_text()), sort_keys=True)
+    snap = tmp_path / paths.config_snapshot(text)
+    snap.parent.mkdir(parents=True)
+    snap.write_text(text)
+    code = ("import sys\nfrom xstilts.core.config import load\n"
+            f"cfg = load({str(snap)!r})\nprint(len(cfg.cells()), 'jsonschema' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    n_cells, imported = out.stdout.split()
+    assert imported == "False"
+    assert load(snap).data == load(root / "config" / "config.yaml").data
+    assert int(n_cells) == len(load(root / "config" / "config.yaml").cells())
+    # edited after it was named: its name no longer matches its text, so it is checked
+    snap.write_text(text.replace("threads: 1", "threads: one"))
+    with pytest.raises(ConfigError, match="threads"):
+        load(snap)
+    other = tmp_path / "config.yaml"
+    other.write_text(text.replace("threads: 1", "threads: one"))
+    with pytest.raises(ConfigError, match="threads"):
+        load(other)

@@ -1,5 +1,4 @@
 # Config -> cell lists, wildcard constraints, input functions, resources by model size.
-import hashlib
 import json
 import os
 import re
@@ -24,7 +23,7 @@ except ConfigError as err:
 
 # The merged, validated config, content-addressed, for the `xstilts` CLI inside jobs.
 _cfg_text = yaml.safe_dump(CFG.raw, sort_keys=True)
-CONFIG_FILE = f"{P.RESULTS}/.config/{hashlib.sha256(_cfg_text.encode()).hexdigest()[:12]}.yaml"
+CONFIG_FILE = P.config_snapshot(_cfg_text)
 if not os.path.exists(CONFIG_FILE):  # content-addressed: written once, atomically
     from xstilts.stages.common import write_text
 

@@ -83,13 +83,21 @@ def validate(raw: dict, source: str = "config", check_paths: bool = False) -> "C
 
 
 def load(path: str | Path) -> "Config":
+    """The config of ``path``, validated; a snapshot the Snakefile wrote after validating it
+    (``paths.config_snapshot``: its name is the hash of its text) is not checked again: a job
+    would spend about 0.1 s importing jsonschema and checking what its Snakefile just checked."""
+    from xstilts.core import paths
+
     path = Path(path)
     try:
-        raw = load_yaml(path.read_text())
+        text = path.read_text()
+        raw = load_yaml(text)
     except FileNotFoundError as err:
         raise ConfigError(f"config file {path} does not exist") from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if isinstance(raw, dict) and paths.is_config_snapshot(path, text):
+        return Config(raw, str(path))
     return validate(raw, str(path))
 
 

@@ -16,6 +16,21 @@ REPORTS = "reports"
 CONFIG_FILE = "config/config.yaml"  # the embedded default config
 
 
+def config_snapshot(text: str) -> str:
+    """The merged, validated config the Snakefile hands to its jobs, named by the SHA-256 of its
+    text: the file's name proves that its content is what the Snakefile validated."""
+    import hashlib
+
+    return f"{RESULTS}/.config/{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
+
+
+def is_config_snapshot(path: str | Path, text: str) -> bool:
+    """Whether ``path`` is a config snapshot of exactly ``text`` (any results root)."""
+    want = Path(config_snapshot(text))
+    path = Path(path)
+    return path.name == want.name and path.parent.name == want.parent.name
+
+
 def toy_root() -> str:
     return f"{RESULTS}/toy"
 
