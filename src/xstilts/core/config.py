@@ -86,8 +86,6 @@ def load(path: str | Path) -> "Config":
     """The config of ``path``, validated; a snapshot the Snakefile wrote after validating it
     (``paths.config_snapshot``: its name is the hash of its text) is not checked again: a job
     would spend about 0.1 s importing jsonschema and checking what its Snakefile just checked."""
-    from xstilts.core import paths
-
     path = Path(path)
     try:
         text = path.read_text()

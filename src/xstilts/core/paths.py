@@ -8,6 +8,7 @@ patterns such as ``"{model}"``: the functions only format strings.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -19,16 +20,13 @@ CONFIG_FILE = "config/config.yaml"  # the embedded default config
 def config_snapshot(text: str) -> str:
     """The merged, validated config the Snakefile hands to its jobs, named by the SHA-256 of its
     text: the file's name proves that its content is what the Snakefile validated."""
-    import hashlib
-
     return f"{RESULTS}/.config/{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
 
 
 def is_config_snapshot(path: str | Path, text: str) -> bool:
     """Whether ``path`` is a config snapshot of exactly ``text`` (any results root)."""
-    want = Path(config_snapshot(text))
-    path = Path(path)
-    return path.name == want.name and path.parent.name == want.parent.name
+    path, want = Path(path), Path(config_snapshot(text))
+    return path.parts[-2:] == want.parts[-2:]
 
 
 def toy_root() -> str:
