@@ -85,6 +85,12 @@ def test_tables_figures_and_report(run):
     assert len(tat) == 8 and all("layer_1" in json.loads(x) for x in tat["extra_metrics"])
     jobs = pq.read_table(run / "results/tables/jobs.parquet").to_pandas()
     assert {"target", "evaluate", "base"} <= set(jobs["rule"])
+    # warm_start (tiny.yaml): the model jobs forked from the helper, whose fork's CPU time and
+    # memory the table takes from the job's log (Snakemake's benchmark sees only the command)
+    model_jobs = jobs[jobs["rule"].isin(["target", "intermediate", "evaluate"])]
+    assert model_jobs["warm"].all(), model_jobs.loc[~model_jobs["warm"], "file"].tolist()
+    assert (model_jobs["max_rss"] > 100).all() and model_jobs["max_uss"].isna().all()
+    assert (jobs.loc[jobs["rule"] == "target", "cpu_time"] > 0.5).all()
     for name in ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown",
                  "layer_sweep"):
         png = run / "reports/figures" / f"{name}.png"
@@ -92,6 +98,7 @@ def test_tables_figures_and_report(run):
         assert "<svg" in (run / "reports/figures" / f"{name}.svg").read_text()[:2000]
     html = (run / "reports/report.html").read_text()
     assert "scratch" in html and "toy" in html and "Layer sweep" in html
+    assert f"{int(jobs['warm'].sum())} of {len(jobs)} jobs ran warm" in html
 
 
 @pytest.mark.parametrize("target", ["xnli", "xquad", "panx", "tatoeba"])

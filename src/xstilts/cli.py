@@ -127,6 +127,12 @@ def run_stage(name: str, args: argparse.Namespace) -> None:
 
 
 def main(argv=None) -> int:
+    if argv is None:  # the `xstilts` command: in a fork of the warm-start helper when one serves this run
+        from xstilts import warm
+
+        status = warm.client(sys.argv[1:])
+        if status is not None:
+            return status
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["data", "check"]:  # `xstilts data check` is the stage data-check
         argv = ["data-check", *argv[2:]]

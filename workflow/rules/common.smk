@@ -230,3 +230,30 @@ def prefetch_inputs(wildcards=None):
 
 # `xstilts`, or `torchrun --standalone --nproc_per_node N -m xstilts.cli` when nproc > 1
 LAUNCH = shell_launcher("{resources.nproc}", console=XS)
+
+
+# warm_start (src/xstilts/warm.py): in a local run, jobs fork from one helper that has imported
+# torch and transformers.  Snakemake runs onstart in its main process, for real runs only.
+WARM_HELPER = []
+
+
+def stop_warm_helper():
+    from xstilts import warm
+
+    while WARM_HELPER:
+        warm.stop(WARM_HELPER.pop())
+
+
+onstart:
+    if CFG.warm_start and workflow.local_exec:
+        from xstilts import warm
+
+        WARM_HELPER.append(warm.start(CFG.runtime.threads, P.warm_log()))
+
+
+onsuccess:
+    stop_warm_helper()
+
+
+onerror:
+    stop_warm_helper()

@@ -32,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from xstilts import warm
 from xstilts.core import paths
 from xstilts.core.arrow import columns_table
 from xstilts.core.cell import Cell, inter_kind
@@ -148,6 +149,9 @@ JOBS_SCHEMA = pa.schema(
         ("io_out", pa.float64()),
         ("mean_load", pa.float64()),
         ("cpu_time", pa.float64()),
+        # ran in a fork of the warm-start helper (xstilts/warm.py): cpu_time and max_rss are the
+        # fork's, from the job's log; the other resource columns would be the command's: null
+        ("warm", pa.bool_()),
     ]
 )
 
@@ -365,6 +369,12 @@ def _read_benchmark(path: Path, root: Path | None) -> dict:
         row[name] = sum(vals) / len(vals) if vals else None
     if row["seconds"] is None:
         raise AggregateError(f"{path}: no value in column 's'")
+    forked = warm.read_record(paths.log_of_benchmark(path))
+    row["warm"] = forked is not None
+    if forked is not None:
+        command_cpu = row["cpu_time"] or 0.0
+        row.update(dict.fromkeys(_BENCH_COLS))
+        row["cpu_time"], row["max_rss"] = forked[0] + command_cpu, forked[1]
     return row
 
 

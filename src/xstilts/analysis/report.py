@@ -428,7 +428,13 @@ def _jobs_section(jobs: pd.DataFrame) -> str:
               _g(r["max_rss"], "{:.0f}"), _g(r["cpu_time"], "{:.1f}")])
         for rule, r in g.iterrows()
     ]  # fmt: skip
-    return _table(["rule", "jobs", "wall s (sum)", "wall s (max)", "max RSS (MB)", "CPU s (sum)"], rows)
+    table = _table(["rule", "jobs", "wall s (sum)", "wall s (max)", "max RSS (MB)", "CPU s (sum)"], rows)
+    n_warm = int(jobs["warm"].fillna(False).astype(bool).sum())
+    if not n_warm:
+        return table
+    return table + (f"<p>{n_warm} of {len(jobs)} jobs ran warm (<code>warm_start</code>: forked from a helper "
+                    "that had imported torch and transformers once); their CPU time and peak memory are "
+                    "the fork's, from the last line of each job's log.</p>")
 
 
 # ----------------------------------------------------------------------------- entry point

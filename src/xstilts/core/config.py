@@ -150,6 +150,7 @@ class Config:
         d = self.data
         self.runtime = Runtime(device=d["device"], dtype=d["dtype"], threads=int(d["threads"]),
                                compile=bool(d["compile"]))
+        self.warm_start = bool(d["warm_start"])  # local runs: jobs fork from a helper (xstilts/warm.py)
         mix = d.get("multitask", {}).get("tasks", [])
         self._inters = {}
         for key, names in (("intermediate", d["intermediate"]), ("controls", d.get("controls", []))):
@@ -359,7 +360,16 @@ class Config:
                 for s in self.seeds for i in self.inters_of(t)]
 
     def cell(self, model: str, inter: str, target: str, seed) -> Cell:
-        return Cell(model, self.inter(inter), target, int(seed))
+        """The cell of these names (the CLI's ``--model/--inter/--target/--seed``)."""
+        if model not in self.data["models"]:
+            raise ConfigError(f"{self.source}: no model {model!r} under models: (it has {', '.join(self.models)})")
+        if target not in TASKS:
+            raise ConfigError(f"{self.source}: unknown target task {target!r} (the registry's tasks: "
+                              f"{', '.join(sorted(TASKS))})")
+        try:
+            return Cell(model, self.inter(inter), target, int(seed))
+        except VariantError as err:
+            raise ConfigError(f"{self.source}: intermediate {inter!r}: {err}") from None
 
     def data_tasks(self) -> list[str]:
         """Every task whose data the grid tokenizes."""

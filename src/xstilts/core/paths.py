@@ -9,6 +9,7 @@ patterns such as ``"{model}"``: the functions only format strings.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -265,6 +266,17 @@ def log(rule: str, *parts) -> str:
 
 def benchmark(rule: str, *parts) -> str:
     return f"{RESULTS}/benchmarks/" + "/".join([rule, *map(str, parts)]) + ".tsv"
+
+
+def log_of_benchmark(path) -> str:
+    """The log of the job whose benchmark file is ``path`` (both are named by rule and wildcards)."""
+    parts = str(path).replace(os.sep, "/").rsplit("/benchmarks/", 1)
+    return parts[0] + "/logs/" + parts[1].rsplit(".", 1)[0] + ".log"
+
+
+def warm_log() -> str:
+    """One line per job of a local run with ``warm_start``: warm or cold, and why (xstilts/warm.py)."""
+    return f"{RESULTS}/logs/warm.log"
 
 
 def state_dir(ckpt_dir: str) -> str:

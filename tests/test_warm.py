@@ -1,0 +1,137 @@
+"""Warm start (src/xstilts/warm.py): a job forked from the helper ends exactly as a cold job,
+exits with its own status, dies with its command, and runs cold when its environment differs.
+
+Real processes: the helper started by ``warm.start`` (as the Snakefile's onstart does), the
+``xstilts`` command of the virtualenv as a job's shell runs it, one tiny training run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from xstilts import warm
+from xstilts.core import paths
+
+XSTILTS = str(Path(sys.executable).parent / "xstilts")
+STEPS = 40
+
+
+def _events(d: Path) -> list[dict]:
+    return [json.loads(line) for line in (d / paths.warm_log()).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, one_cell):
+    """The one-cell world with its cold reference run (``ref/``), and a helper serving it."""
+    d = tmp_path_factory.mktemp("warm")
+    ref = one_cell.world(d, one_cell.config(STEPS, None, 10))
+    old = os.getcwd()
+    os.chdir(d)
+    try:
+        helper = warm.start(1, paths.warm_log())
+        env = dict(os.environ)  # what Snakemake gives a job: the helper's environment and socket
+        for var in warm.THREAD_VARS:
+            env[var] = "1"
+        import tempfile
+
+        env.update(dict.fromkeys(("TMPDIR", "TMP", "TEMP", "TEMPDIR"), tempfile.gettempdir()))
+    finally:
+        os.chdir(old)
+        os.environ.pop(warm.ENV_VAR, None)
+    t0 = time.time()
+    while not any(e["event"] == "ready" for e in _events(d)):
+        assert helper.poll() is None, (d / paths.warm_log()).read_text()
+        assert time.time() - t0 < 120, "the helper did not get ready"
+        time.sleep(0.1)
+    yield d, ref, env, helper
+    warm.stop(helper)
+
+
+def _target(*extra: str) -> list[str]:
+    return [XSTILTS, "target", "--config", "c.yaml", "--model", "nano-1x32", "--inter", "none",
+            "--target", "pawsx", "--seed", "1", *extra]
+
+
+def test_a_warm_job_ends_exactly_as_the_cold_one(world):
+    d, ref, env, _ = world
+    r = subprocess.run(_target("--out", "w"), cwd=d, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    last = _events(d)[-1]
+    assert last["event"] == "warm" and last["argv"][:1] == ["target"] and last["status"] == 0, last
+    # the fork's own CPU time and memory end the job's log (Snakemake's benchmark sees the command)
+    (d / "w.log").write_text(r.stdout + r.stderr)
+    cpu_s, rss_mb = warm.read_record(d / "w.log")
+    assert cpu_s == pytest.approx(last["cpu_s"], abs=0.01) and cpu_s > 0.5
+    assert rss_mb > 100  # torch and transformers live in the fork, not in the command
+    cost = json.loads((d / "w/cost.json").read_text())
+    assert cost["steps"] == STEPS and cost["history"] == ref["history"]
+    for name in ("heads.safetensors", "encoder/model.safetensors"):
+        got, want = load_file(str(d / "w" / name)), load_file(str(d / "ref" / name))
+        assert got.keys() == want.keys()
+        for k in want:
+            assert torch.equal(got[k], want[k]), f"{name}:{k}"
+
+
+def test_a_warm_job_exits_with_its_own_status_and_message(world):
+    d, _, env, _ = world
+    r = subprocess.run([XSTILTS, "target", "--config", "c.yaml", "--model", "no-such-model", "--inter", "none",
+                        "--target", "pawsx", "--seed", "1"], cwd=d, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "no-such-model" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert _events(d)[-1]["event"] == "warm" and _events(d)[-1]["status"] == 2
+    r = subprocess.run([XSTILTS, "target", "--config", "c.yaml"], cwd=d, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "--model" in r.stderr  # argparse's usage error, from the fork
+
+
+def test_killing_the_command_ends_its_fork(world):
+    d, _, env, helper = world
+    slow = {**env, "XSTILTS_TEST_STEP_SLEEP": "0.5"}
+    proc = subprocess.Popen(_target("--out", "killed"), cwd=d, env=slow, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    forks: list[str] = []
+    while not forks:  # the helper's child: the job
+        forks = subprocess.run(["pgrep", "-P", str(helper.pid)], capture_output=True, text=True).stdout.split()
+        assert proc.poll() is None and time.time() - t0 < 60
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)  # how Snakemake cancels a job
+    proc.wait(timeout=10)
+    t0 = time.time()
+    while Path(f"/proc/{forks[0]}").exists() and Path(f"/proc/{forks[0]}/stat").read_text().split()[2] != "Z":
+        assert time.time() - t0 < 10, "the fork outlived its command"
+        time.sleep(0.1)
+    time.sleep(1.5)  # the helper reaps it within its 1 s poll
+    assert any(e["event"] == "warm" and "killed" in e["argv"] and e["status"] != 0 for e in _events(d))
+
+
+def test_a_job_whose_import_environment_differs_runs_cold(world):
+    d, _, env, _ = world
+    r = subprocess.run([XSTILTS, "labels", "--config", "c.yaml", "--target", "pawsx", "--out", "lab"], cwd=d,
+                       env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert warm.read_record_text(r.stderr) is None  # no fork's record: it ran by itself
+    last = _events(d)[-1]
+    assert last["event"] == "cold" and "HF_HUB_OFFLINE" in last["why"], last
+    assert (d / "lab").exists()
+
+
+def test_no_helper_means_cold_and_slurm_jobs_never_go_warm(world, tmp_path):
+    d, _, env, _ = world
+    for extra in ({warm.ENV_VAR: str(tmp_path / "gone.sock")}, {"SLURM_JOB_ID": "7"}):
+        n = len(_events(d))
+        r = subprocess.run([XSTILTS, "labels", "--config", "c.yaml", "--target", "pawsx", "--out", "lab2"],
+                           cwd=d, env={**env, **extra}, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert len(_events(d)) == n and warm.read_record_text(r.stderr) is None
