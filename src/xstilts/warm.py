@@ -160,12 +160,17 @@ def stop(proc) -> None:
 
 
 def _preload() -> None:
+    import gc
     import importlib
 
     for name in PRELOAD:
         module = importlib.import_module(name)
         for attr in PRELOAD_NAMES.get(name, ()):
             getattr(module, attr)
+    # the imported objects leave the garbage collector's view: a fork's collections would touch
+    # every one of them and copy the helper's memory page by page (0.35 -> 0.09 s a light job)
+    gc.collect()
+    gc.freeze()
 
 
 class _Helper:
