@@ -39,12 +39,7 @@ def world(tmp_path_factory, one_cell):
     os.chdir(d)
     try:
         helper = warm.start(1, paths.warm_log())
-        env = dict(os.environ)  # what Snakemake gives a job: the helper's environment and socket
-        for var in warm.THREAD_VARS:
-            env[var] = "1"
-        import tempfile
-
-        env.update(dict.fromkeys(("TMPDIR", "TMP", "TEMP", "TEMPDIR"), tempfile.gettempdir()))
+        env = warm.job_env(1)  # what Snakemake gives a job: the helper's environment and socket
     finally:
         os.chdir(old)
         os.environ.pop(warm.ENV_VAR, None)

@@ -129,6 +129,16 @@ def client(argv: list[str]) -> int | None:
 # ----------------------------------------------------------------------------- the helper
 
 
+def job_env(threads: int) -> dict[str, str]:
+    """This process's environment as Snakemake's local executor hands it to a job of ``threads``
+    threads (snakemake/shell.py: the thread variables, and the default ``tmpdir`` resource)."""
+    import tempfile
+
+    tmp = tempfile.gettempdir()
+    return {**os.environ, **{v: str(threads) for v in THREAD_VARS},
+            **{v: tmp for v in ("TMPDIR", "TMP", "TEMP", "TEMPDIR")}}
+
+
 def start(threads: int, log: str):
     """Start the helper for the jobs of this process (the Snakemake run): sets ``$XSTILTS_WARM``.
     Returns the helper's process; :func:`stop` ends it (it also ends when this process does)."""
@@ -138,9 +148,7 @@ def start(threads: int, log: str):
     os.makedirs(os.path.dirname(log) or ".", exist_ok=True)
     sock_dir = tempfile.mkdtemp(prefix="xstilts-warm-")  # mode 0700: only this user can connect
     path = os.path.join(sock_dir, "socket")
-    tmp = tempfile.gettempdir()  # Snakemake's default `tmpdir` resource, which it exports to jobs
-    env = {**os.environ, **{v: str(threads) for v in THREAD_VARS},
-           **{v: tmp for v in ("TMPDIR", "TMP", "TEMP", "TEMPDIR")}}
+    env = job_env(threads)
     env.pop(ENV_VAR, None)
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "xstilts.warm", path, os.path.abspath(log)], env=env,
