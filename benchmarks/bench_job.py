@@ -3,7 +3,8 @@
 A tiny grid (one nano model, the PAN-X target, the ``none`` and ``mnli`` intermediates, one
 seed, one training step per phase, a one-size profile) is built once with Snakemake in the work
 folder.  Then, in rounds, every stage's real command (``xstilts <stage> ...`` through the
-installed entry point, config load included) runs again on that minimal work, interleaved with
+installed entry point, loading the config snapshot the Snakefile wrote, as a job does) runs
+again on that minimal work, interleaved with
 the floor of the libraries the stage needs, measured in the same round:
 
 * model stages (base, intermediate, target, evaluate, profile):
@@ -97,9 +98,22 @@ def build() -> None:
         raise RuntimeError(f"set-up failed:\n{proc.stderr[-4000:]}")
 
 
+def job_config() -> str:
+    """What a job's ``--config`` is: the snapshot the Snakefile wrote, which it loads without
+    validating again (``paths.config_snapshot``)."""
+    import yaml
+
+    from xstilts.core import paths
+
+    snap = WORK / paths.config_snapshot(yaml.safe_dump(TINY, sort_keys=True))
+    if not snap.exists():
+        raise RuntimeError(f"no config snapshot {snap}: remove {WORK} and run again")
+    return str(snap)
+
+
 def stage_cmd(stage: str) -> list[str]:
     args, _, _ = STAGES[stage]
-    return [str(H.BIN / "xstilts"), stage, "--config", str(CONFIG), *args]
+    return [str(H.BIN / "xstilts"), stage, "--config", job_config(), *args]
 
 
 def start_warm():
@@ -132,7 +146,7 @@ def imports_torch(stage: str) -> bool:
     code = ("import sys; from xstilts import cli; rc = cli.main(sys.argv[1:]); "
             "print('TORCH', 'torch' in sys.modules); sys.exit(rc)")
     args, _, _ = STAGES[stage]
-    proc = subprocess.run([sys.executable, "-c", code, stage, "--config", str(CONFIG), *args],
+    proc = subprocess.run([sys.executable, "-c", code, stage, "--config", job_config(), *args],
                           cwd=WORK, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{stage} failed:\n{proc.stderr[-3000:]}")

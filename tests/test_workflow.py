@@ -90,7 +90,7 @@ def test_tables_figures_and_report(run):
     model_jobs = jobs[jobs["rule"].isin(["target", "intermediate", "evaluate"])]
     assert model_jobs["warm"].all(), model_jobs.loc[~model_jobs["warm"], "file"].tolist()
     assert (model_jobs["max_rss"] > 100).all() and model_jobs["max_uss"].isna().all()
-    assert (jobs.loc[jobs["rule"] == "target", "cpu_time"] > 0.5).all()
+    assert (jobs.loc[jobs["rule"] == "target", "cpu_time"] > 0.2).all()  # a command alone: ~0.05 s
     for name in ("accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown",
                  "layer_sweep"):
         png = run / "reports/figures" / f"{name}.png"
