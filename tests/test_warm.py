@@ -130,3 +130,23 @@ def test_no_helper_means_cold_and_slurm_jobs_never_go_warm(world, tmp_path):
                            cwd=d, env={**env, **extra}, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
         assert len(_events(d)) == n and warm.read_record_text(r.stderr) is None
+
+
+def test_the_jobs_table_takes_a_warm_jobs_cpu_and_memory_from_its_log(tmp_path):
+    from xstilts.analysis.aggregate import _read_benchmark
+
+    bench = tmp_path / "results/benchmarks/target/m/none/panx/s1.tsv"
+    log = tmp_path / "results/logs/target/m/none/panx/s1.log"
+    bench.parent.mkdir(parents=True)
+    log.parent.mkdir(parents=True)
+    bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                     "12.5\t0:00:12\t9.9\t15.0\t0.4\t0.9\t0.0\t0.0\t0.0\t0.05\n")
+    assert paths.log_of_benchmark(bench) == str(log)
+    log.write_text("step 10 ...\n" + warm.record_line(11.234, 412.5) + "\n")
+    row = _read_benchmark(bench, tmp_path / "results/benchmarks")
+    assert row["warm"] and row["seconds"] == 12.5
+    assert row["cpu_time"] == pytest.approx(11.23 + 0.05) and row["max_rss"] == 412.5
+    assert row["max_vms"] is None and row["io_in"] is None  # the command's, not the job's: left out
+    log.write_text("a cold job's log\n")
+    row = _read_benchmark(bench, tmp_path / "results/benchmarks")
+    assert not row["warm"] and row["cpu_time"] == 0.05 and row["max_rss"] == 9.9

@@ -369,7 +369,8 @@ def _read_benchmark(path: Path, root: Path | None) -> dict:
         row[name] = sum(vals) / len(vals) if vals else None
     if row["seconds"] is None:
         raise AggregateError(f"{path}: no value in column 's'")
-    forked = warm.read_record(paths.log_of_benchmark(path))
+    log = paths.log_of_benchmark(path)
+    forked = warm.read_record(log) if log else None
     row["warm"] = forked is not None
     if forked is not None:
         command_cpu = row["cpu_time"] or 0.0

@@ -9,7 +9,6 @@ patterns such as ``"{model}"``: the functions only format strings.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
@@ -268,10 +267,14 @@ def benchmark(rule: str, *parts) -> str:
     return f"{RESULTS}/benchmarks/" + "/".join([rule, *map(str, parts)]) + ".tsv"
 
 
-def log_of_benchmark(path) -> str:
-    """The log of the job whose benchmark file is ``path`` (both are named by rule and wildcards)."""
-    parts = str(path).replace(os.sep, "/").rsplit("/benchmarks/", 1)
-    return parts[0] + "/logs/" + parts[1].rsplit(".", 1)[0] + ".log"
+def log_of_benchmark(path) -> str | None:
+    """The log of the job whose benchmark file is ``path`` (both are named by rule and wildcards
+    below ``results/``); None for a file outside a ``benchmarks`` folder."""
+    parts = Path(path).parts
+    if BENCHMARK_DIR not in parts[:-1]:
+        return None
+    i = len(parts) - 1 - parts[::-1].index(BENCHMARK_DIR)
+    return str(Path(*parts[:i], "logs", *parts[i + 1:]).with_suffix(".log"))
 
 
 def warm_log() -> str:
