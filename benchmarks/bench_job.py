@@ -124,11 +124,7 @@ def start_warm():
     helper = warm.start(1, str(log))
     env = warm.job_env(1)
     os.environ.pop(warm.ENV_VAR)
-    t0 = time.time()
-    while '"ready"' not in log.read_text():
-        if helper.poll() is not None or time.time() - t0 > 120:
-            raise RuntimeError(f"the warm-start helper did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
+    warm.wait_ready(helper, str(log))
     return helper, env
 
 

@@ -43,11 +43,7 @@ def world(tmp_path_factory, one_cell):
     finally:
         os.chdir(old)
         os.environ.pop(warm.ENV_VAR, None)
-    t0 = time.time()
-    while not any(e["event"] == "ready" for e in _events(d)):
-        assert helper.poll() is None, (d / paths.warm_log()).read_text()
-        assert time.time() - t0 < 120, "the helper did not get ready"
-        time.sleep(0.1)
+    warm.wait_ready(helper, str(d / paths.warm_log()))
     yield d, ref, env, helper
     warm.stop(helper)
 

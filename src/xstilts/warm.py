@@ -157,6 +157,15 @@ def start(threads: int, log: str):
     return proc
 
 
+def wait_ready(proc, log: str, timeout: float = 120.0) -> None:
+    """Block until the helper :func:`start` returned has bound its socket (its imports done)."""
+    t0 = time.time()
+    while '"ready"' not in open(log).read():
+        if proc.poll() is not None or time.time() - t0 > timeout:
+            raise RuntimeError(f"the warm-start helper did not get ready:\n{open(log).read()[-3000:]}")
+        time.sleep(0.1)
+
+
 def stop(proc) -> None:
     os.environ.pop(ENV_VAR, None)
     if proc is not None and proc.poll() is None:
@@ -214,11 +223,11 @@ class _Helper:
                 self.reap()
         finally:
             self.listener.close()
-            for p in (self.path, os.path.dirname(self.path)):
-                try:
-                    (os.remove if p == self.path else os.rmdir)(p)
-                except OSError:
-                    pass
+            try:
+                os.remove(self.path)
+                os.rmdir(os.path.dirname(self.path))
+            except OSError:
+                pass
 
     def accept(self) -> None:
         conn, _ = self.listener.accept()
