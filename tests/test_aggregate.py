@@ -233,3 +233,61 @@ def test_aggregate_results_discovers_the_path_contract(tmp_path):
     # restricted to the rule's inputs
     aggregate_results(results, tmp_path / "t2", cells=art["cells"][:3])
     assert len(read_tables(tmp_path / "t2")[0]) == 3 + 1
+
+
+def _variants(record: dict):
+    """``record`` itself, then every key path deleted or set to a value of another kind."""
+    out = [record]
+
+    def walk(d, path):
+        for k, v in d.items():
+            for new in ("<delete>", None, "x", "", 1.5, 2, 2.0, -1, True, {}, []):
+                root = json.loads(json.dumps(record))
+                node = root
+                for p in path:
+                    node = node[p]
+                if new == "<delete>":
+                    del node[k]
+                else:
+                    node[k] = new
+                out.append(root)
+            if isinstance(v, dict):
+                walk(v, (*path, k))
+
+    walk(record, ())
+    return out
+
+
+def test_fast_record_check_agrees_with_jsonschema(artifacts):
+    """The records' fast check (no jsonschema import) accepts exactly what jsonschema accepts,
+    on every record kind and thousands of damaged copies; and a job that reads a valid record
+    does not import jsonschema."""
+    import subprocess
+    import sys
+
+    import jsonschema
+
+    from xstilts.core import records
+    from xstilts.core.schemas_io import read_schema
+
+    mnli = next(c for c in artifacts["cells"] if "tiny-m/mnli" in c.as_posix())
+    cost = json.loads((mnli / "profile.json").read_text())["phases"]["target"]
+    cost["mlm"] = {"steps": 3, "flops": 1.0, "tokens": 9, "ratio": 0.5, "probability": 0.15, "head": "fresh"}
+    cost["examples_by_language"] = {"en": 10, "qaa": 0}
+    kinds = {"eval": mnli / "eval.json", "cell_cost": mnli / "profile.json",
+             "inference_profile": artifacts["inference_profiles"][0], "cost": cost}
+    root = read_schema("records")
+    checked = 0
+    for kind, source in kinds.items():
+        record = source if isinstance(source, dict) else json.loads(source.read_text())
+        full = jsonschema.Draft202012Validator({**root["$defs"][kind], "$defs": root["$defs"]})
+        for i, variant in enumerate(_variants(record)):
+            want = full.is_valid(variant)
+            assert records._fast_valid(kind, variant) == want, (kind, i, variant)
+            checked += 1
+        assert records._fast_valid(kind, record)
+    assert checked > 1000
+    code = ("import sys; from xstilts.core.records import EvalRecord; "
+            f"EvalRecord.from_json({str(mnli / 'eval.json')!r}); print('jsonschema' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -6,6 +6,7 @@ check that the fast paths compute the same thing and keep their promises.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -214,25 +215,53 @@ def test_a_config_snapshot_loads_without_jsonschema_and_equals_the_validated_con
     import yaml
 
     from xstilts.core import paths
-    from xstilts.core.config import ConfigError, load
+    from xstilts.core.config import ConfigError, load, snapshot_text
 
     root = Path(__file__).resolve().parents[1]
-    text = yaml.safe_dump(yaml.safe_load((root / "config" / "config.yaml").read_text()), sort_keys=True)
+    text = snapshot_text(yaml.safe_load((root / "config" / "config.yaml").read_text()))
     snap = tmp_path / paths.config_snapshot(text)
     snap.parent.mkdir(parents=True)
     snap.write_text(text)
     code = ("import sys\nfrom xstilts.core.config import load\n"
-            f"cfg = load({str(snap)!r})\nprint(len(cfg.cells()), 'jsonschema' in sys.modules)\n")
+            f"cfg = load({str(snap)!r})\ncfg.hparams('panx', 'target')\n"
+            "print(len(cfg.cells()), 'jsonschema' in sys.modules, 'yaml' in sys.modules)\n")
+    load(snap).hparams("panx", "target")  # the schema's parsed copy is cached (read_schema)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    n_cells, imported = out.stdout.split()
-    assert imported == "False"
+    n_cells, jsonschema_imported, yaml_imported = out.stdout.split()
+    assert (jsonschema_imported, yaml_imported) == ("False", "False")
     assert load(snap).data == load(root / "config" / "config.yaml").data
     assert int(n_cells) == len(load(root / "config" / "config.yaml").cells())
     # edited after it was named: its name no longer matches its text, so it is checked
-    snap.write_text(text.replace("threads: 1", "threads: one"))
+    assert '"threads": 1' in text
+    snap.write_text(text.replace('"threads": 1', '"threads": "one"'))
     with pytest.raises(ConfigError, match="threads"):
         load(snap)
-    other = tmp_path / "config.yaml"
-    other.write_text(text.replace("threads: 1", "threads: one"))
+    other = tmp_path / "config.json"
+    other.write_text(text.replace('"threads": 1', '"threads": "one"'))
     with pytest.raises(ConfigError, match="threads"):
         load(other)
+
+
+def test_a_parsed_schema_is_cached_as_json_and_follows_its_yaml(tmp_path, monkeypatch):
+    """read_schema keeps the parsed YAML as JSON named by the YAML's hash: an edited schema is
+    parsed again (its old copy removed), a damaged copy is ignored."""
+    from xstilts.core import schemas_io
+
+    monkeypatch.setattr(schemas_io, "SCHEMA_DIR", tmp_path)
+    (tmp_path / "x.schema.yaml").write_text("type: object  # a comment\nrequired: [a]\n")
+    schemas_io.read_schema.cache_clear()
+    try:
+        assert schemas_io.read_schema("x") == {"type": "object", "required": ["a"]}
+        (cached,) = (tmp_path / "__pycache__").glob("x.*.json")
+        assert json.loads(cached.read_text()) == {"type": "object", "required": ["a"]}
+        (tmp_path / "x.schema.yaml").write_text("type: object\nrequired: [b]\n")
+        schemas_io.read_schema.cache_clear()
+        assert schemas_io.read_schema("x")["required"] == ["b"]
+        (new,) = (tmp_path / "__pycache__").glob("x.*.json")
+        assert new != cached
+        new.write_text("{not json")
+        schemas_io.read_schema.cache_clear()
+        assert schemas_io.read_schema("x")["required"] == ["b"]
+        assert json.loads(new.read_text())["required"] == ["b"]
+    finally:
+        schemas_io.read_schema.cache_clear()

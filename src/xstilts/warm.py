@@ -184,6 +184,13 @@ def _preload() -> None:
         module = importlib.import_module(name)
         for attr in PRELOAD_NAMES.get(name, ()):
             getattr(module, attr)
+    try:  # built by transformers on a process's first model load (about 1,000 regular expressions
+        # of checkpoint-key conversions, 0.2 s): once here instead of in every fork
+        from transformers.conversion_mapping import get_checkpoint_conversion_mapping
+
+        get_checkpoint_conversion_mapping("xlm-roberta")
+    except ImportError:  # another transformers version: each fork builds whatever it needs
+        pass
     # the imported objects leave the garbage collector's view: a fork's collections would touch
     # every one of them and copy the helper's memory page by page (0.35 -> 0.09 s a light job)
     gc.collect()

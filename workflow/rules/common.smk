@@ -5,10 +5,9 @@ import re
 import sys
 from functools import lru_cache
 
-import yaml
 
 from xstilts.core import paths as P
-from xstilts.core.config import ConfigError, validate
+from xstilts.core.config import ConfigError, snapshot_text, validate
 from xstilts.stages.distributed import shell_launcher
 from xstilts.stages.prefetch import manifest_path as prefetch_manifest_path
 from xstilts.stages.data import input_files, input_sources
@@ -22,7 +21,7 @@ except ConfigError as err:
     sys.exit(f"xstilts: {err}")
 
 # The merged, validated config, content-addressed, for the `xstilts` CLI inside jobs.
-_cfg_text = yaml.safe_dump(CFG.raw, sort_keys=True)
+_cfg_text = snapshot_text(CFG.raw)
 CONFIG_FILE = P.config_snapshot(_cfg_text)
 if not os.path.exists(CONFIG_FILE):  # content-addressed: written once, atomically
     from xstilts.stages.common import write_text

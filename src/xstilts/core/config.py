@@ -9,11 +9,11 @@ rest of the package reads resolved objects: ``Config.runtime`` (:class:`Runtime`
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 
 from xstilts.core import paths
 from xstilts.core.cell import MULTITASK, SCRATCH, TASK, BoundTask, Cell, Inter, VariantError
@@ -82,6 +82,12 @@ def validate(raw: dict, source: str = "config", check_paths: bool = False) -> "C
     return cfg
 
 
+def snapshot_text(raw: dict) -> str:
+    """The text of the config snapshot the Snakefile writes for its jobs (``paths.config_snapshot``
+    names it by this text's hash): JSON, which a job reads without importing a YAML parser."""
+    return json.dumps(raw, sort_keys=True, indent=1) + "\n"
+
+
 def load(path: str | Path) -> "Config":
     """The config of ``path``, validated; a snapshot the Snakefile wrote after validating it
     (``paths.config_snapshot``: its name is the hash of its text) is not checked again: a job
@@ -89,13 +95,16 @@ def load(path: str | Path) -> "Config":
     path = Path(path)
     try:
         text = path.read_text()
-        raw = load_yaml(text)
     except FileNotFoundError as err:
         raise ConfigError(f"config file {path} does not exist") from err
+    if paths.is_config_snapshot(path, text):
+        return Config(json.loads(text), str(path))
+    import yaml
+
+    try:
+        raw = load_yaml(text)  # YAML, or JSON (a subset of YAML)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if isinstance(raw, dict) and paths.is_config_snapshot(path, text):
-        return Config(raw, str(path))
     return validate(raw, str(path))
 
 

@@ -19,8 +19,9 @@ CONFIG_FILE = "config/config.yaml"  # the embedded default config
 
 def config_snapshot(text: str) -> str:
     """The merged, validated config the Snakefile hands to its jobs, named by the SHA-256 of its
-    text: the file's name proves that its content is what the Snakefile validated."""
-    return f"{RESULTS}/.config/{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
+    text (``config.snapshot_text``): the file's name proves that its content is what the
+    Snakefile validated."""
+    return f"{RESULTS}/.config/{hashlib.sha256(text.encode()).hexdigest()[:12]}.json"
 
 
 def is_config_snapshot(path: str | Path, text: str) -> bool:

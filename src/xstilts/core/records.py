@@ -73,11 +73,86 @@ def _non_finite(obj, where=""):
     return None
 
 
+# The keywords records.schema.yaml uses, checked here without jsonschema (whose import takes
+# about 0.05 s, more than a light job's own work).  A valid record needs nothing else; an
+# invalid one, or a schema using any other keyword, goes through jsonschema, which words the error.
+_TYPES = {"object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list),
+          "string": lambda v: isinstance(v, str), "boolean": lambda v: isinstance(v, bool),
+          "null": lambda v: v is None,
+          "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
+          or (isinstance(v, float) and v.is_integer())}  # as JSON Schema: 1.0 is an integer
+_QUIET = {"description", "title", "$schema", "$defs"}
+
+
+class _Undecided(Exception):
+    """The schema uses a keyword the fast check does not know."""
+
+
+def _undecided(keyword):
+    raise _Undecided(keyword)
+
+
+def _valid(schema: dict, value, defs: dict) -> bool:
+    """Whether ``value`` matches ``schema`` (the subset of JSON Schema 2020-12 in ``_valid``'s
+    branches); raises :class:`_Undecided` on any other keyword."""
+    if isinstance(schema, bool):  # ``true``/``false`` are schemas too
+        return schema
+    for key, want in schema.items():
+        if key == "$ref":
+            if not want.startswith("#/$defs/"):
+                _undecided(want)
+            ok = _valid(defs[want.rsplit("/", 1)[-1]], value, defs)
+        elif key == "type":
+            names = [want] if isinstance(want, str) else want
+            if not set(names) <= _TYPES.keys():
+                _undecided(f"type {want}")
+            ok = any(_TYPES[t](value) for t in names)
+        elif key == "enum":
+            ok = any(value == w and type(value) is type(w) for w in want)
+        elif key == "anyOf":
+            ok = any(_valid(s, value, defs) for s in want)
+        elif key == "oneOf":
+            ok = sum(_valid(s, value, defs) for s in want) == 1
+        elif key in ("required", "properties", "additionalProperties", "minProperties"):
+            ok = not isinstance(value, dict) or _valid_object(key, want, schema, value, defs)
+        elif key == "minLength":
+            ok = not isinstance(value, str) or len(value) >= want
+        elif key == "minimum":
+            ok = not _TYPES["number"](value) or value >= want
+        elif key in _QUIET:
+            ok = True
+        else:
+            _undecided(key)
+        if not ok:
+            return False
+    return True
+
+
+def _valid_object(key: str, want, schema: dict, value: dict, defs: dict) -> bool:
+    if key == "required":
+        return all(k in value for k in want)
+    if key == "minProperties":
+        return len(value) >= want
+    if key == "properties":
+        return all(_valid(sub, value[k], defs) for k, sub in want.items() if k in value)
+    props = schema.get("properties", {})  # additionalProperties: the keys properties does not name
+    return all(_valid(want, v, defs) for k, v in value.items() if k not in props)
+
+
+def _fast_valid(kind: str, data: dict) -> bool:
+    defs = read_schema("records")["$defs"]
+    try:
+        return _valid(defs[kind], data, defs)
+    except _Undecided:
+        return False
+
+
 def check(kind: str, data, source="record") -> dict:
     """``data`` if it is a valid record of ``kind``; else :class:`RecordError` naming ``source``."""
     if not isinstance(data, dict):
         raise RecordError(f"{source}: expected a JSON object, got {type(data).__name__}")
-    errors = sorted(_validator(kind).iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = [] if _fast_valid(kind, data) else sorted(_validator(kind).iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         raise RecordError(f"{source}: {_message(errors[0])}")
     bad = _non_finite({k: data.get(k) for k in FINITE[kind]} if kind in FINITE else data)
