@@ -62,7 +62,7 @@ def test_a_warm_job_ends_exactly_as_the_cold_one(world):
     # the fork's own CPU time and memory end the job's log (Snakemake's benchmark sees the command)
     (d / "w.log").write_text(r.stdout + r.stderr)
     cpu_s, rss_mb = warm.read_record(d / "w.log")
-    assert cpu_s == pytest.approx(last["cpu_s"], abs=0.01) and cpu_s > 0.5
+    assert cpu_s == pytest.approx(last["cpu_s"], abs=0.01) and cpu_s > 0.2  # training steps, not the client
     assert rss_mb > 100  # torch and transformers live in the fork, not in the command
     cost = json.loads((d / "w/cost.json").read_text())
     assert cost["steps"] == STEPS and cost["history"] == ref["history"]
