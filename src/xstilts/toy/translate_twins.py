@@ -10,10 +10,9 @@ source has; imperfect machine translation is modelled downstream (``translate.no
 
 from __future__ import annotations
 
+from xstilts.stages.translate import LANGUAGE_COLUMN
 from xstilts.toy import items as I
 from xstilts.toy.control_twins import object_tags, polarity_tags
-
-LANGUAGE_COLUMN = "language"
 
 
 def _control_tags(b, tagger, lang: str) -> list[dict]:
