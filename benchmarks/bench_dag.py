@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--configfile", default="config/paper.yaml")
     args = ap.parse_args()
+    H.compile_package()  # the Snakefile imports the package
     with tempfile.TemporaryDirectory() as tmp:
         # the real grid's dry run in an empty working directory (nothing is built: every job is planned)
         configfile = with_stub_mirrors(H.ROOT / args.configfile, Path(tmp) / "config")

@@ -82,13 +82,9 @@ CONFIG = WORK / "tiny.yaml"
 
 
 def build() -> None:
-    import compileall
-
     import yaml
 
-    # the package's bytecode, as pip writes it for the floor's libraries (an editable install
-    # has none; with PYTHONDONTWRITEBYTECODE set every stage would compile its modules again)
-    compileall.compile_dir(str(H.ROOT / "src" / "xstilts"), quiet=1)
+    H.compile_package()
     WORK.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(TINY, sort_keys=False)
     if not CONFIG.exists() or CONFIG.read_text() != text:

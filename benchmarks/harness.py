@@ -27,6 +27,15 @@ SIZES = {  # XLM-R shapes for the GPU check: layers, hidden, heads, intermediate
 XLMR_VOCAB = 250002
 
 
+def compile_package() -> None:
+    """The package's bytecode, as ``make setup`` writes it (and pip for every other library): an
+    editable install has none of its own, and with ``PYTHONDONTWRITEBYTECODE`` set every process
+    would compile the modules edited since set-up again."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "src" / "xstilts"), quiet=1)
+
+
 def encoder_config(cfg, model: str, size: str, tokenizer):
     """The encoder config of a toy ``model`` of the config, or of an XLM-R ``size`` (its
     vocabulary; the toy token ids are a subset), with sdpa attention."""
