@@ -114,3 +114,18 @@ def test_invalid_config_stops_snakemake_before_any_job(tmp_path, toy):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "models.tiny-2x64.toy.heads: 0 is less than the minimum of 1" in proc.stderr + proc.stdout
+
+
+def test_a_boolean_from_snakemakes_command_line_is_explained(tmp_path):
+    """``--config warm_start=true`` reaches the config as the text 'true' (Snakemake reads only
+    True/False as booleans): the one-line error says what to write; ``False`` is taken."""
+    root = Path(__file__).resolve().parents[1]
+    snakemake = str(Path(sys.executable).parent / "snakemake")
+    base = [snakemake, "-n", "--cores", "1", "--snakefile", str(root / "Snakefile"), "--directory", str(tmp_path),
+            "--configfile", str(root / "config" / "config.yaml")]
+    bad = subprocess.run([*base, "--config", "warm_start=true"], capture_output=True, text=True, cwd=root)
+    assert bad.returncode != 0
+    assert "warm_start: 'true' is not of type 'boolean' (on the command line write --config ...=True)" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    good = subprocess.run([*base, "--config", "warm_start=False"], capture_output=True, text=True, cwd=root)
+    assert good.returncode == 0, good.stderr[-2000:]

@@ -62,6 +62,16 @@ def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
+def _hint(err) -> str:
+    """What to write instead, for a schema error a user is likely to make."""
+    wants_bool = err.validator == "type" and "boolean" in ([err.validator_value] if isinstance(
+        err.validator_value, str) else err.validator_value)
+    if wants_bool and isinstance(err.instance, str) and err.instance.lower() in ("true", "false"):
+        # Snakemake's --config reads only True and False as booleans (any other spelling stays text)
+        return f" (on the command line write --config ...={err.instance.capitalize()})"
+    return ""
+
+
 def validate(raw: dict, source: str = "config", check_paths: bool = False) -> "Config":
     """Schema check + semantic checks; returns the ``Config`` or raises ``ConfigError``.
     ``check_paths``: also require the local data folders the grid reads to exist (the Snakefile
@@ -73,7 +83,7 @@ def validate(raw: dict, source: str = "config", check_paths: bool = False) -> "C
     validator = _validator_class()(_schema())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"  - {_key(e.absolute_path)}: {e.message}" for e in errors[:10]]
+        lines = [f"  - {_key(e.absolute_path)}: {e.message}{_hint(e)}" for e in errors[:10]]
         raise ConfigError(f"{source} is invalid:\n" + "\n".join(lines))
     cfg = Config(copy.deepcopy(raw), source)
     cfg.check()
