@@ -129,3 +129,21 @@ def test_a_boolean_from_snakemakes_command_line_is_explained(tmp_path):
     assert "Traceback" not in bad.stderr
     good = subprocess.run([*base, "--config", "warm_start=False"], capture_output=True, text=True, cwd=root)
     assert good.returncode == 0, good.stderr[-2000:]
+
+
+@pytest.mark.parametrize("inter, message", [
+    ("zz", "unknown intermediate 'zz'"),
+    ("mnli+foo", "unknown variant 'foo'"),
+    ("none+mlm", "trains no intermediate task"),
+])
+def test_a_stage_run_by_hand_names_an_unknown_intermediate(inter, message):
+    """``xstilts target/intermediate --inter NAME`` with a name that is no intermediate: exit 2,
+    one line naming it, before any data is read."""
+    root = Path(__file__).resolve().parents[1]
+    xstilts = str(Path(sys.executable).parent / "xstilts")
+    cfg = str(root / "config" / "config.yaml")
+    for argv in (["target", "--target", "panx"], ["intermediate"]):
+        r = subprocess.run([xstilts, *argv, "--config", cfg, "--model", "tiny-2x64", "--inter", inter,
+                            "--seed", "1"], capture_output=True, text=True, cwd=root)
+        assert r.returncode == 2, r.stderr
+        assert message in r.stderr and "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr

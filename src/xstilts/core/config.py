@@ -347,7 +347,15 @@ class Config:
         """The resolved intermediate ``name`` (of the grid, or any task name)."""
         if name in self._inters:
             return self._inters[name]
-        return Inter.named(name, self.multitask_tasks)
+        try:
+            inter = Inter.named(name, self.multitask_tasks)
+        except VariantError as err:
+            raise ConfigError(f"{self.source}: intermediate {err}") from None
+        unknown = [t for t in inter.tasks if t not in TASKS]
+        if unknown:  # a name given by hand (the CLI's --inter): the grid's were checked by validate
+            raise ConfigError(f"{self.source}: unknown intermediate {name!r}: none, scratch, multitask, "
+                              f"a task of the registry ({', '.join(sorted(TASKS))}) or one with +mlm/+translate")
+        return inter
 
     @property
     def intermediates(self) -> list[str]:
@@ -385,10 +393,7 @@ class Config:
         if target not in TASKS:
             raise ConfigError(f"{self.source}: unknown target task {target!r} (the registry's tasks: "
                               f"{', '.join(sorted(TASKS))})")
-        try:
-            return Cell(model, self.inter(inter), target, int(seed))
-        except VariantError as err:
-            raise ConfigError(f"{self.source}: intermediate {inter!r}: {err}") from None
+        return Cell(model, self.inter(inter), target, int(seed))
 
     def data_tasks(self) -> list[str]:
         """Every task whose data the grid tokenizes."""
