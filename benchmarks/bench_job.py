@@ -20,7 +20,8 @@ the floor of the libraries the stage needs, measured in the same round:
 
 It also checks that the stages that do not build a model do not import torch, and times every
 stage once more through a warm-start helper (``warm_start``, src/xstilts/warm.py: the job forks
-from a process that has imported the libraries once), as the default's local runs do.  The last
+from a process that has imported the libraries once), as the default's local runs do (the light
+stages, ``Stage.warm`` false in xstilts/cli.py, never ask the helper: that time is a cold one).  The last
 line is the worst stage's ratio run cold (median stage time / median floor time).
 
     python benchmarks/bench_job.py [--rounds 3] [--stages labels,evaluate]

@@ -107,25 +107,47 @@ def test_killing_the_command_ends_its_fork(world):
     assert any(e["event"] == "warm" and "killed" in e["argv"] and e["status"] != 0 for e in _events(d))
 
 
+def _prepare(out: str) -> list[str]:  # a quick stage that imports transformers
+    return [XSTILTS, "prepare", "--config", "c.yaml", "--tokenizer", "toy", "--task", "pawsx", "--out", out]
+
+
 def test_a_job_whose_import_environment_differs_runs_cold(world):
     d, _, env, _ = world
-    r = subprocess.run([XSTILTS, "labels", "--config", "c.yaml", "--target", "pawsx", "--out", "lab"], cwd=d,
-                       env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(_prepare("prep"), cwd=d, env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True,
+                       text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert warm.read_record_text(r.stderr) is None  # no fork's record: it ran by itself
     last = _events(d)[-1]
     assert last["event"] == "cold" and "HF_HUB_OFFLINE" in last["why"], last
-    assert (d / "lab").exists()
+    assert (d / "prep").exists()
 
 
 def test_no_helper_means_cold_and_slurm_jobs_never_go_warm(world, tmp_path):
     d, _, env, _ = world
-    for extra in ({warm.ENV_VAR: str(tmp_path / "gone.sock")}, {"SLURM_JOB_ID": "7"}):
+    for i, extra in enumerate(({warm.ENV_VAR: str(tmp_path / "gone.sock")}, {"SLURM_JOB_ID": "7"})):
         n = len(_events(d))
-        r = subprocess.run([XSTILTS, "labels", "--config", "c.yaml", "--target", "pawsx", "--out", "lab2"],
-                           cwd=d, env={**env, **extra}, capture_output=True, text=True, timeout=60)
+        r = subprocess.run(_prepare(f"prep{i}"), cwd=d, env={**env, **extra}, capture_output=True, text=True,
+                           timeout=120)
         assert r.returncode == 0, r.stderr
         assert len(_events(d)) == n and warm.read_record_text(r.stderr) is None
+
+
+def test_a_light_stage_never_asks_the_helper(world):
+    """Stages that import none of torch, transformers, pandas, matplotlib (``Stage.warm``) start
+    as fast by themselves: they run cold without a word to the helper; the others go to it."""
+    from xstilts.cli import STAGES
+
+    d, _, env, _ = world
+    assert {n for n, s in STAGES.items() if not s.warm} == {"toy-data", "labels", "baseline", "cell-profile",
+                                                            "aggregate"}
+    n = len(_events(d))
+    r = subprocess.run([XSTILTS, "labels", "--config", "c.yaml", "--target", "pawsx", "--out", "lab"], cwd=d,
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and (d / "lab").exists(), r.stderr
+    assert len(_events(d)) == n and warm.read_record_text(r.stderr) is None
+    r = subprocess.run(_prepare("prep-warm"), cwd=d, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert _events(d)[-1]["event"] == "warm" and warm.read_record_text(r.stderr) is not None
 
 
 def test_the_jobs_table_takes_a_warm_jobs_cpu_and_memory_from_its_log(tmp_path):

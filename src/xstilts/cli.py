@@ -46,6 +46,9 @@ class Stage:
     help: str
     module: str  # its ``run(cfg, out=..., **args)`` is the stage
     args: tuple[str, ...] = ()
+    # False: it imports none of torch, transformers, pandas, matplotlib, so it starts as fast by
+    # itself as in a fork of the warm-start helper (xstilts.warm), which it therefore never asks
+    warm: bool = True
 
 
 STAGES: dict[str, Stage] = {
@@ -54,7 +57,8 @@ STAGES: dict[str, Stage] = {
     "data-check": Stage("list, for every task and language the grid needs, whether the mirror or the HF "
                         "cache has it and what to fetch or provide (also `xstilts data check`)",
                         "xstilts.stages.data_check"),
-    "toy-data": Stage("generate the toy benchmark (twins in Hub schema + corpus)", "xstilts.stages.toy_data"),
+    "toy-data": Stage("generate the toy benchmark (twins in Hub schema + corpus)", "xstilts.stages.toy_data",
+                      warm=False),
     "tokenizer": Stage("train the toy tokenizer, or save a Hub tokenizer", "xstilts.stages.tokenizer", ("name",)),
     "prepare": Stage("tokenize one task into the cache shared by a tokenizer", "xstilts.stages.data",
                      ("tokenizer", "task")),
@@ -63,9 +67,9 @@ STAGES: dict[str, Stage] = {
     "translate-data": Stage("tokenize the translations of an intermediate task's training set (+translate)",
                             "xstilts.stages.translate", ("tokenizer", "task")),
     "labels": Stage("write a target's gold test labels in the XTREME submission layout",
-                    "xstilts.stages.labels", ("target",)),
+                    "xstilts.stages.labels", ("target",), warm=False),
     "baseline": Stage("trivial non-neural baselines of a target (length+shared tokens, overlap)",
-                      "xstilts.stages.baseline", ("target",)),
+                      "xstilts.stages.baseline", ("target",), warm=False),
     "base": Stage("the pretrained encoder: Hub snapshot (real) or toy MLM pretraining", "xstilts.stages.base",
                   ("model",)),
     "toy-encoders": Stage("pretrain the config's toy models from scratch and store them as the shipped toy "
@@ -79,9 +83,9 @@ STAGES: dict[str, Stage] = {
     "profile": Stage("inference profile of a (model, target): latency, throughput, FLOPs, memory, trace",
                      "xstilts.stages.inference", ("model", "target")),
     "cell-profile": Stage("a cell's training cost (both phases) + link to its inference profile",
-                          "xstilts.stages.cell_cost", ("cell",)),
+                          "xstilts.stages.cell_cost", ("cell",), warm=False),
     "aggregate": Stage("collect every cell's artifacts into parquet tables", "xstilts.analysis.aggregate",
-                       ("results",)),
+                       ("results",), warm=False),
     "gains": Stage("gains, score intervals, cost-effectiveness: the paired bootstrap over the predictions",
                    "xstilts.analysis.gains", ("tables",)),
     "plots": Stage("efficiency-versus-accuracy figures from the parquet tables", "xstilts.analysis.plots",
@@ -128,11 +132,13 @@ def run_stage(name: str, args: argparse.Namespace) -> None:
 
 def main(argv=None) -> int:
     if argv is None:  # the `xstilts` command: in a fork of the warm-start helper when one serves this run
-        from xstilts import warm
+        stage = STAGES.get(sys.argv[1] if len(sys.argv) > 1 else "")
+        if stage is None or stage.warm:
+            from xstilts import warm
 
-        status = warm.client(sys.argv[1:])
-        if status is not None:
-            return status
+            status = warm.client(sys.argv[1:])
+            if status is not None:
+                return status
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["data", "check"]:  # `xstilts data check` is the stage data-check
         argv = ["data-check", *argv[2:]]
