@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-
 from xstilts.core import paths
 from xstilts.core.cell import MULTITASK, SCRATCH, TASK, BoundTask, Cell, Inter, VariantError
 from xstilts.core.errors import InputError

@@ -89,10 +89,6 @@ class _Undecided(Exception):
     """The schema uses a keyword the fast check does not know."""
 
 
-def _undecided(keyword):
-    raise _Undecided(keyword)
-
-
 def _valid(schema: dict, value, defs: dict) -> bool:
     """Whether ``value`` matches ``schema`` (the subset of JSON Schema 2020-12 in ``_valid``'s
     branches); raises :class:`_Undecided` on any other keyword."""
@@ -101,12 +97,12 @@ def _valid(schema: dict, value, defs: dict) -> bool:
     for key, want in schema.items():
         if key == "$ref":
             if not want.startswith("#/$defs/"):
-                _undecided(want)
+                raise _Undecided(want)
             ok = _valid(defs[want.rsplit("/", 1)[-1]], value, defs)
         elif key == "type":
             names = [want] if isinstance(want, str) else want
             if not set(names) <= _TYPES.keys():
-                _undecided(f"type {want}")
+                raise _Undecided(f"type {want}")
             ok = any(_TYPES[t](value) for t in names)
         elif key == "enum":
             ok = any(value == w and type(value) is type(w) for w in want)
@@ -123,7 +119,7 @@ def _valid(schema: dict, value, defs: dict) -> bool:
         elif key in _QUIET:
             ok = True
         else:
-            _undecided(key)
+            raise _Undecided(key)
         if not ok:
             return False
     return True
@@ -152,7 +148,8 @@ def check(kind: str, data, source="record") -> dict:
     """``data`` if it is a valid record of ``kind``; else :class:`RecordError` naming ``source``."""
     if not isinstance(data, dict):
         raise RecordError(f"{source}: expected a JSON object, got {type(data).__name__}")
-    errors = [] if _fast_valid(kind, data) else sorted(_validator(kind).iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = [] if _fast_valid(kind, data) else sorted(
+        _validator(kind).iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         raise RecordError(f"{source}: {_message(errors[0])}")
     bad = _non_finite({k: data.get(k) for k in FINITE[kind]} if kind in FINITE else data)

@@ -105,7 +105,8 @@ def run(cfg, model: str, target: str, out: str | None = None) -> dict:
         served(net, task, family), batch_maker(feats, seq_len, tok.pad_token_id), out_dir,
         device=device, dtype=cfg.runtime.dtype_on(device), seq_len=seq_len, batch_sizes=tuple(spec["batch_sizes"]),
         repeats=int(spec["latency_repeats"]), n_trace_steps=int(spec["trace_steps"]),
-        min_time_s=float(spec["throughput_seconds"]), head_per_token=family.head_per_token, run_name=f"{model}-{target}")
+        min_time_s=float(spec["throughput_seconds"]), head_per_token=family.head_per_token,
+        run_name=f"{model}-{target}")
     prof["eval_batching"] = eval_batching(net, task, family, feats, device, cfg.runtime.dtype,
                                           tok.pad_token_id, repeats=3)
     prof.update({"model": model, "target": target, "benchmark": cfg.benchmark,
