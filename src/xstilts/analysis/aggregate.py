@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from xstilts import warm
 from xstilts.core import paths
-from xstilts.core.arrow import columns_table
+from xstilts.core.arrow import columns_table, read_table
 from xstilts.core.cell import Cell, inter_kind
 from xstilts.core.records import CellCost, CostRecord, EvalRecord, InferenceProfile, RecordError
 
@@ -653,7 +653,7 @@ def read_tables(tables_dir: str | os.PathLike):
         p = tables_dir / TABLE_FILES[name]
         if not p.is_file():
             raise AggregateError(f"{p}: table not found (run `xstilts aggregate` first)")
-        t = pq.read_table(p)
+        t = read_table(p)
         df = t.to_pandas(types_mapper=lambda typ: pd.Int64Dtype() if typ == pa.int64() else None)
         out.append(df)
     return tuple(out)

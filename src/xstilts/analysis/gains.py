@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 from xstilts.analysis.stats import (StatsError, interval, p_value, replicate_scores, rng_for,
                                     seed_term, verdict_word)
 from xstilts.core import paths
+from xstilts.core.arrow import read_table
 from xstilts.core.cell import inter_kind
 
 __all__ = ["STAT_TABLES", "COMPARISONS", "compute", "target_tables", "read_stat_tables", "run",
@@ -380,7 +381,7 @@ def read_stat_tables(tables_dir) -> dict[str, pd.DataFrame]:
         p = Path(tables_dir) / f"{name}.parquet"
         if not p.is_file():
             raise AggregateError(f"{p}: table not found (run `xstilts gains` first)")
-        out[name] = pq.read_table(p).to_pandas()
+        out[name] = read_table(p).to_pandas()
     return out
 
 

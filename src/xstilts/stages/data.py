@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xstilts.core import paths
-from xstilts.core.arrow import columns_table
+from xstilts.core.arrow import columns_table, read_table
 from xstilts.core.errors import InputError
 from xstilts.core.registry import Source, Task, get_family
 from xstilts.stages.common import file_digest, log, write_json
@@ -103,11 +103,10 @@ def read_tsv(path: Path) -> list[dict]:
 
 
 def read_parquet(path) -> list[dict]:
-    """The rows of one parquet file (``ParquetFile``, not ``read_table``: the latter imports
-    pyarrow's dataset layer and pandas, half a second per job); a truncated or foreign file is a
+    """The rows of one parquet file (``core.arrow.read_table``); a truncated or foreign file is a
     :class:`DataError`."""
     try:
-        return pq.ParquetFile(path).read().to_pylist()
+        return read_table(path).to_pylist()
     except (pa.ArrowException, OSError) as err:
         raise DataError(f"{path}: not a readable parquet file (truncated or corrupt?): {err}") from err
 
