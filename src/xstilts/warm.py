@@ -41,7 +41,7 @@ ENV_VAR = "XSTILTS_WARM"  # the helper's socket, for the jobs of a local Snakema
 THREAD_VARS = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 # what the stages import: third-party only (a fork imports xstilts itself, so edited code counts)
-PRELOAD = ("numpy", "yaml", "tqdm", "pyarrow", "pyarrow.parquet", "torch", "safetensors.torch", "tokenizers",
+PRELOAD = ("numpy", "tqdm", "pyarrow", "pyarrow.parquet", "torch", "safetensors.torch", "tokenizers",
            "transformers", "pandas", "matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg")
 PRELOAD_NAMES = {"transformers": ("XLMRobertaConfig", "XLMRobertaModel", "PreTrainedTokenizerFast")}
 # environment variables that libraries read at import time: a job runs warm only if they equal the helper's
