@@ -15,8 +15,7 @@ the floor of the libraries the stage needs, measured in the same round:
   pyarrow.parquet`` (the parquet reader is its own extension module, about 0.03 s over ``import
   pyarrow``);
 * the stages built on pandas data frames: report ``import pyarrow.parquet, pandas``, plots the
-  same plus ``matplotlib.pyplot`` (the report embeds the figure files and imports no matplotlib);
-* the rest (cell-profile, which reads and writes JSON records): ``import pyarrow``.
+  same plus ``matplotlib.pyplot`` (the report embeds the figure files and imports no matplotlib).
 
 It also checks that the stages that do not build a model do not import torch, and times every
 stage once more through a warm-start helper (``warm_start``, src/xstilts/warm.py: the job forks
@@ -43,7 +42,6 @@ M, T, S = "nano-1x32", "panx", "1"
 CELL = ["--model", M, "--inter", "none", "--target", T, "--seed", S]
 MODEL_FLOOR = "import torch; from transformers import XLMRobertaModel"
 TOKENIZER_FLOOR = "from transformers import PreTrainedTokenizerFast"
-PLAIN_FLOOR = "import pyarrow"
 PARQUET_FLOOR = "import pyarrow.parquet"
 PANDAS_FLOOR = "import pyarrow.parquet, pandas"
 PLOT_FLOOR = "import pyarrow.parquet, pandas, matplotlib.pyplot"
@@ -59,7 +57,6 @@ STAGES = {
     "target": (CELL, MODEL_FLOOR, True),
     "evaluate": (CELL, MODEL_FLOOR, True),
     "profile": (["--model", M, "--target", T], MODEL_FLOOR, True),
-    "cell-profile": (CELL, PLAIN_FLOOR, False),
     "aggregate": ([], PARQUET_FLOOR, False),
     "plots": ([], PLOT_FLOOR, False),
     "report": ([], PANDAS_FLOOR, False),

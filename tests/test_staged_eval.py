@@ -53,6 +53,13 @@ def test_evaluate_adopts_without_torch_and_matches_a_fresh_evaluation(trained, o
     assert "adopted the evaluation" in log and not torch_loaded
     cell_dir = d / paths.cell_dir(one_cell.model, "none", one_cell.target, one_cell.seed)
     adopted = json.loads((cell_dir / "eval.json").read_text())
+    # the same job writes the cell's training cost: the target checkpoint's cost record, no
+    # intermediate phase for `none`, and the link to the (model, target) inference profile
+    cost = json.loads((cell_dir / "profile.json").read_text())
+    record = json.loads((d / paths.checkpoint_done(_model_dir(one_cell))).read_text())
+    assert cost["phases"]["intermediate"] is None and cost["phases"]["target"]["steps"] == record["steps"] > 0
+    assert cost["total_train_flops"] == record["flops"] > 0
+    assert cost["inference_profile"] == paths.inference_profile(one_cell.model, one_cell.target)
 
     # the same checkpoint evaluated from disk, with the staged evaluation out of the way
     key = d / paths.staged_key(_model_dir(one_cell))
@@ -62,6 +69,7 @@ def test_evaluate_adopts_without_torch_and_matches_a_fresh_evaluation(trained, o
     key.write_text(saved_key)
     assert torch_loaded and "adopted" not in log
     fresh = json.loads((d / "fresh.json").read_text())
+    assert json.loads((d / "profile.json").read_text()) == cost  # beside --out's eval.json
     assert adopted["languages"] == fresh["languages"]
     assert adopted["average"] == fresh["average"]
     ours = {p.relative_to(cell_dir / "predictions"): p.read_bytes()

@@ -138,8 +138,7 @@ def test_a_light_stage_never_asks_the_helper(world):
     from xstilts.cli import STAGES
 
     d, _, env, _ = world
-    assert {n for n, s in STAGES.items() if not s.warm} == {"toy-data", "labels", "baseline", "cell-profile",
-                                                            "aggregate"}
+    assert {n for n, s in STAGES.items() if not s.warm} == {"toy-data", "labels", "baseline", "aggregate"}
     n = len(_events(d))
     r = subprocess.run([XSTILTS, "labels", "--config", "c.yaml", "--target", "pawsx", "--out", "lab"], cwd=d,
                        env=env, capture_output=True, text=True, timeout=60)

@@ -170,9 +170,15 @@ def test_gains_of_one_seed(run):
         assert (run / "reports/figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_deleting_one_eval_reruns_only_that_evaluation(run, snakemake, planned_jobs):
-    ev = run / "results/cells/nano-1x32/mnli/xcopa/s1/eval.json"
-    ev.unlink()
+@pytest.mark.parametrize("output", ["eval.json", "profile.json"])
+def test_deleting_one_cell_output_reruns_only_that_evaluation(run, snakemake, planned_jobs, output):
+    """The evaluate job writes a cell's eval.json and profile.json (its training cost): a
+    deleted one reruns exactly that job."""
+    import shutil
+
+    cell = run / "results/cells/nano-1x32/mnli/xcopa/s1"
+    gone = cell / output
+    shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
     try:
         jobs = planned_jobs(snakemake(run, "-n"))
         assert jobs.get("evaluate") == 1
@@ -180,7 +186,10 @@ def test_deleting_one_eval_reruns_only_that_evaluation(run, snakemake, planned_j
         assert set(jobs) <= {"evaluate", "aggregate", "gains", "plots", "report_html", "all"}
     finally:
         snakemake(run)  # rebuild the evaluation and everything downstream
-    assert ev.exists()
+    assert gone.exists()
+    prof = json.loads((cell / "profile.json").read_text())
+    assert (prof["model"], prof["inter"], prof["target"], prof["seed"]) == ("nano-1x32", "mnli", "xcopa", 1)
+    assert prof["phases"]["intermediate"]["steps"] > 0 and prof["phases"]["target"]["steps"] > 0
 
 
 def test_one_cell_target_builds_only_that_chain(tmp_path, snakemake, planned_jobs):
@@ -188,3 +197,13 @@ def test_one_cell_target_builds_only_that_chain(tmp_path, snakemake, planned_job
     jobs = planned_jobs(snakemake(tmp_path, "-n", target))
     assert jobs == {"toy_data": 1, "tokenizer": 1, "base": 1, "prepare": 2, "intermediate": 1,
                     "target": 1, "evaluate": 1}
+
+
+def test_one_zero_shot_cell_builds_its_data_too(tmp_path, snakemake, planned_jobs):
+    """A zero-shot cell (Tatoeba: no target phase) is evaluated straight from the intermediate
+    checkpoint, which does not depend on the target's data: its evaluate job lists that data
+    itself (a trained cell's checkpoint already depends on it through the target job)."""
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "results/cells/nano-1x32/mnli/tatoeba/s1/eval.json"))
+    assert jobs == {"toy_data": 1, "tokenizer": 1, "base": 1, "prepare": 2, "intermediate": 1, "evaluate": 1}
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "results/cells/nano-1x32/none/tatoeba/s1/eval.json"))
+    assert jobs == {"toy_data": 1, "tokenizer": 1, "base": 1, "prepare": 1, "evaluate": 1}

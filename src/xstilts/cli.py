@@ -82,8 +82,6 @@ STAGES: dict[str, Stage] = {
                       ("cell", "ckpt", "predictions")),
     "profile": Stage("inference profile of a (model, target): latency, throughput, FLOPs, memory, trace",
                      "xstilts.stages.inference", ("model", "target")),
-    "cell-profile": Stage("a cell's training cost (both phases) + link to its inference profile",
-                          "xstilts.stages.cell_cost", ("cell",), warm=False),
     "aggregate": Stage("collect every cell's artifacts into parquet tables", "xstilts.analysis.aggregate",
                        ("results",), warm=False),
     "gains": Stage("gains, score intervals, cost-effectiveness: the paired bootstrap over the predictions",

@@ -7,7 +7,8 @@ localrules: aggregate, gains
 rule aggregate:
     input:
         evals=cell_files(P.cell_eval),
-        profiles=cell_files(P.cell_profile),
+        profiles=cell_files(P.cell_profile),  # written by the evaluate jobs, beside eval.json
+        inference=INFERENCE_PROFILES,
         baselines=[P.baseline_eval(t) for t in TARGETS],
         labels=[f"{P.labels_dir()}/{t}" for t in TARGETS],
     output:

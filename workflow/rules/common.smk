@@ -1,4 +1,5 @@
 # Config -> cell lists, wildcard constraints, input functions, resources by model size.
+import inspect
 import json
 import os
 import re
@@ -55,6 +56,10 @@ def cell_files(path_fn):
     """One path per cell, from a path-contract function."""
     return [path_fn(*cell.key) for cell in CELLS]
 
+
+# the inference profiles of the cells' (model, target) pairs: the aggregate rule reads them
+INFERENCE_PROFILES = sorted({P.inference_profile(cell.model, cell.target) for cell in CELLS})
+
 TABLES = ["cells", "languages", "jobs"]
 STAT_TABLES = ["gains", "scores", "efficiency", "breakeven"]  # analysis/gains.py STAT_TABLES
 FIGURE_NAMES = ["accuracy_vs_latency", "gain_vs_inter_flops", "zero_shot_languages", "cost_breakdown",
@@ -92,6 +97,20 @@ def mirror_inputs(wildcards):
     """The local mirror files a task's prepare job reads (real mode): changing one reruns it."""
     task = wildcards.task if hasattr(wildcards, "task") else wildcards.target
     return [] if CFG.is_toy else input_files(CFG, task)
+
+
+def per_job(fn):
+    """An input, params or resource function of a rule with many jobs (target, evaluate).
+    Snakemake inspects such a function's signature on every call, several times per job
+    (``inspect.signature``, about 20 us each, most of ``snakemake -n``'s time spent on our
+    functions); this records it once through the hook Snakemake's own ``snakemake.ioutils``
+    helpers use.  A Snakemake without the hook gets the function unchanged."""
+    try:
+        from snakemake.common import overwrite_function_params
+    except ImportError:
+        return fn
+    overwrite_function_params(fn, inspect.signature(fn).parameters)
+    return fn
 
 
 # The input and params functions below are pure in their arguments and asked for by many jobs:
@@ -149,10 +168,20 @@ def translate_inputs(wildcards):
 
 
 @lru_cache(maxsize=None)
-def cell_model_of(model, inter, target, seed):
+def _eval_inputs(model, inter, target, seed):
+    cell = CFG.cell(model, inter, target, seed)
+    model_input = ("model", P.checkpoint_done(cell.evaluated))
+    return (model_input, ("data", data_of(model, target))) if cell.zero_shot else (model_input,)
+
+
+@per_job
+def eval_inputs(wc):
     """What a cell's evaluation reads: its target checkpoint, or for a zero-shot target (no
-    training set: BUCC, Tatoeba) the checkpoint the target phase would have started from."""
-    return P.checkpoint_done(CFG.cell(model, inter, target, seed).evaluated)
+    training set: BUCC, Tatoeba) the checkpoint the target phase would have started from, and
+    the target's tokenized data.  A trained target's checkpoint already depends on that data
+    (its target job reads the same manifest), so only a zero-shot cell lists it: each listed
+    file costs `snakemake` a lookup per job."""
+    return dict(_eval_inputs(wc.model, wc.inter, wc.target, wc.seed))
 
 
 @lru_cache(maxsize=None)
@@ -194,7 +223,7 @@ def per_model(values):
     paper.yaml); a constant costs nothing."""
     if len(set(values.values())) == 1:
         return next(iter(values.values()))
-    return lambda wc: values[wc.model]
+    return per_job(lambda wc: values[wc.model])
 
 
 def res(key):

@@ -1,15 +1,16 @@
-# Zero-shot evaluation of a cell in every language of its target.
+# Zero-shot evaluation of a cell in every language of its target; also the cell's training cost
+# (profile.json: both phases' cost records, which the evaluated checkpoint already depends on).
 
 
 rule evaluate:
     input:
-        unpack(lambda wc: dict(model=cell_model_of(wc.model, wc.inter, wc.target, wc.seed),
-                               data=data_of(wc.model, wc.target))),
+        unpack(eval_inputs),
     output:
         eval=P.cell_eval("{model}", "{inter}", "{target}", "{seed}"),
+        profile=P.cell_profile("{model}", "{inter}", "{target}", "{seed}"),
         predictions=directory(P.cell_predictions("{model}", "{inter}", "{target}", "{seed}")),
     params:
-        opts=lambda wc: eval_param(wc.model, wc.target),
+        opts=per_job(lambda wc: eval_param(wc.model, wc.target)),
     threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,

@@ -1,7 +1,6 @@
 # Inference profile per (model, target): the architecture is the same for every intermediate
-# task, so it is measured once.  A cell's profile.json joins its training cost to it.
-
-localrules: cell_profile
+# task, so it is measured once.  A cell's profile.json (its training cost, linking this
+# profile) is written by its evaluate job.
 
 
 rule profile:
@@ -24,20 +23,3 @@ rule profile:
     shell:
         "xstilts profile --model {wildcards.model} --target {wildcards.target} > {log} 2>&1"
 
-
-rule cell_profile:
-    input:
-        unpack(lambda wc: dict(target=cell_model_of(wc.model, wc.inter, wc.target, wc.seed),
-                               inter=init_of(wc.model, wc.inter, wc.seed))),
-        inference=P.inference_profile("{model}", "{target}"),
-    output:
-        P.cell_profile("{model}", "{inter}", "{target}", "{seed}"),
-    conda:
-        ENV
-    log:
-        P.log("cell_profile", "{model}", "{inter}", "{target}", "s{seed}"),
-    benchmark:
-        P.benchmark("cell_profile", "{model}", "{inter}", "{target}", "s{seed}")
-    shell:
-        "xstilts cell-profile --model {wildcards.model} --inter {wildcards.inter}"
-        " --target {wildcards.target} --seed {wildcards.seed} > {log} 2>&1"

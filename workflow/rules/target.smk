@@ -4,11 +4,11 @@
 rule target:
     input:
         # one input function per rule: Snakemake's cost is per function and job
-        unpack(lambda wc: dict(init=init_of(wc.model, wc.inter, wc.seed), data=data_of(wc.model, wc.target))),
+        unpack(per_job(lambda wc: dict(init=init_of(wc.model, wc.inter, wc.seed), data=data_of(wc.model, wc.target)))),
     output:
         P.checkpoint_done(P.cell_model_dir("{model}", "{inter}", "{target}", "{seed}")),
     params:
-        hp=lambda wc: hp_param(wc.target, "target"),
+        hp=per_job(lambda wc: hp_param(wc.target, "target")),
     threads: CFG.runtime.threads
     resources:
         **GPU_RESOURCES,

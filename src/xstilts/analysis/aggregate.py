@@ -456,7 +456,7 @@ def aggregate(
     if cell_profiles is None:
         for row in cell_rows:
             k_row = (row["model"], row["inter"], row["target"], row["seed"])
-            p = Path(row["eval_file"]).parent / Path(paths.cell_profile(*k_row)).name
+            p = Path(paths.cost_next_to(row["eval_file"]))
             key, cost, link = _read_cell_profile(p)
             if key != k_row:
                 raise AggregateError(f"{p}: describes cell {key} but sits next to {row['eval_file']} ({k_row})")

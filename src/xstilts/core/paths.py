@@ -9,6 +9,7 @@ patterns such as ``"{model}"``: the functions only format strings.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -193,7 +194,13 @@ def parse_submission(name: str) -> tuple[str, str] | None:
 
 
 def cell_profile(model: str, inter: str, target: str, seed) -> str:
-    return f"{cell_dir(model, inter, target, seed)}/profile.json"
+    """A cell's training cost (``CellCost``), written by its evaluate job next to ``eval.json``."""
+    return cost_next_to(cell_eval(model, inter, target, seed))
+
+
+def cost_next_to(eval_file) -> str:
+    """The cell cost record that belongs to an ``eval.json``: ``profile.json`` beside it."""
+    return os.path.join(os.path.dirname(eval_file), "profile.json")
 
 
 CELL_GLOB = "cells/*/*/*/s*/eval.json"  # every cell's eval.json, below the results root

@@ -4,7 +4,7 @@
 Each record type is checked against ``schemas/records.schema.yaml`` when it is written (always
 atomically) and when it is read; a problem raises :class:`RecordError` naming the file and the
 key.  Training code builds a :class:`CostRecord`, evaluation an :class:`EvalRecord` (with its
-:class:`Provenance`), profiling an :class:`InferenceProfile`, the ``cell-profile`` stage a
+:class:`Provenance`), profiling an :class:`InferenceProfile`, the evaluate stage a
 :class:`CellCost`; ``xstilts.analysis.aggregate`` reads them back through the same types.
 """
 

@@ -1,6 +1,5 @@
-"""The ``cell-profile`` stage: a cell's training cost (both phases) + its inference profile's path.
-
-A cheap JSON job: it does not import torch.
+"""A cell's training cost (both phases) + its inference profile's path: the ``profile.json``
+its evaluate job writes next to ``eval.json``.  Reads JSON records only (no torch).
 """
 
 from __future__ import annotations
@@ -31,7 +30,3 @@ def cell_cost(cell) -> CellCost:
                     total_train_wall_s=sum(v.wall_s for v in done),
                     total_device_hours=sum(v.device_hours for v in done),
                     inference_profile=paths.inference_profile(cell.model, cell.target))
-
-
-def run(cfg, cell, out: str | None = None) -> None:
-    cell_cost(cell).write(out or cell.profile_file)

@@ -147,13 +147,23 @@ def _adopt(cfg, cell, ckpt: str, out: str, pred_dir: str) -> dict | None:
 
 def run(cfg, cell, out: str | None = None, ckpt: str | None = None, predictions: str | None = None) -> dict:
     """The ``evaluate`` stage: the cell's checkpoint in every language of its target (for a
-    trained target, the evaluation its target job staged, when still valid)."""
+    trained target, the evaluation its target job staged, when still valid).  Evaluating the
+    cell's own checkpoint also writes the cell's training cost (``profile.json`` next to
+    ``eval.json``, :func:`xstilts.stages.cell_cost.cell_cost`): both read the same checkpoints."""
+    from xstilts.stages.cell_cost import cell_cost
+
+    own = ckpt is None or ckpt == cell.evaluated
     ckpt = ckpt or cell.evaluated
     out, pred_dir = out or cell.eval_file, predictions or cell.predictions
-    if not cell.zero_shot:
-        adopted = _adopt(cfg, cell, ckpt, out, pred_dir)
-        if adopted is not None:
-            return adopted
+    result = None if cell.zero_shot else _adopt(cfg, cell, ckpt, out, pred_dir)
+    if result is None:
+        result = _evaluate_checkpoint(cfg, cell, ckpt, out, pred_dir)
+    if own:
+        cell_cost(cell).write(paths.cost_next_to(out))
+    return result
+
+
+def _evaluate_checkpoint(cfg, cell, ckpt: str, out: str, pred_dir: str) -> dict:
     from xstilts.stages.models import XstiltsModel, load_encoder, load_task_model, load_tokenizer
 
     task = _inputs(cfg, cell)[0].task
