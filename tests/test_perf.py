@@ -96,6 +96,20 @@ def test_torch_free_modules_do_not_import_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
+def test_dag_building_imports_neither_torch_nor_pyarrow():
+    """What workflow/rules/common.smk imports to build the DAG: every `snakemake` call (a dry
+    run, a cluster submission, each local job's parent) pays for it, and pyarrow alone costs
+    about 0.1 s; data files are only read by jobs."""
+    import re
+
+    smk = (Path(__file__).resolve().parents[1] / "workflow/rules/common.smk").read_text()
+    imports = "\n".join(line for line in smk.splitlines() if re.match(r"from xstilts\S* import|import xstilts", line))
+    assert imports.count("\n") >= 4, imports
+    code = f"import sys\n{imports}\nprint(sorted(m for m in ('torch', 'pyarrow', 'pandas') if m in sys.modules))\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
 def test_buffer_built_tables_match_pyarrow_and_reject_wrong_types():
     """The buffer-built tables (toy generator, aggregate) equal ``pa.table`` of the same columns,
     for every type their schemas use (strings with non-ASCII text, int32/int64, float64, bool,

@@ -21,11 +21,7 @@ import json
 import os
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from xstilts.core import paths
-from xstilts.core.arrow import columns_table, read_table
 from xstilts.core.errors import InputError
 from xstilts.core.registry import Source, Task, get_family
 from xstilts.stages.common import file_digest, log, write_json
@@ -105,6 +101,10 @@ def read_tsv(path: Path) -> list[dict]:
 def read_parquet(path) -> list[dict]:
     """The rows of one parquet file (``core.arrow.read_table``); a truncated or foreign file is a
     :class:`DataError`."""
+    import pyarrow as pa
+
+    from xstilts.core.arrow import read_table
+
     try:
         return read_table(path).to_pylist()
     except (pa.ArrowException, OSError) as err:
@@ -255,6 +255,10 @@ def load_examples(task: Task, part: str, local_root: str | None, limit: int | No
 def write_features(path: str | os.PathLike, feats: list[dict], schema: pa.Schema) -> None:
     """One parquet file of features in the family's ``feature_schema`` (a column a feature
     lacks is null there, as in ``pa.Table.from_pylist``)."""
+    import pyarrow.parquet as pq
+
+    from xstilts.core.arrow import columns_table
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(columns_table(schema, {f.name: [r.get(f.name) for r in feats] for f in schema}), path)
 
