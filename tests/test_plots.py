@@ -169,6 +169,24 @@ def test_language_order_follows_eval_json(tables):
     assert language_order(langs) == ["en", "qaa", "qab"]
 
 
+def test_ordered_models_smallest_first_unknown_sizes_last():
+    import pandas as pd
+
+    from xstilts.analysis.display import ordered_models
+
+    df = pd.DataFrame({
+        "kind": ["cell", "baseline", "cell", "cell", "cell", "cell", "cell"],
+        "model": ["big", "baseline:overlap", "unsized-b", "small", "big", "unsized-a", "also-small"],
+        "params": pd.array([900, None, None, 100, 900, None, 100], dtype="Int64"),
+    })  # fmt: skip
+    pairs = ordered_models(df)
+    # equal sizes and unknown sizes keep their order of appearance; baselines are no models
+    assert [m for m, _ in pairs] == ["small", "also-small", "big", "unsized-b", "unsized-a"]
+    assert [p for _, p in pairs[:3]] == [100, 100, 900] and all(pd.isna(p) for _, p in pairs[3:])
+    assert ordered_models(df.drop(columns="kind").iloc[3:5]) == [("small", 100), ("big", 900)]
+    assert ordered_models(df.iloc[:0]) == []
+
+
 def test_report_contains_table_numbers(tables, figures, tmp_path):
     out_dir, _ = figures
     html_path = tmp_path / "report.html"

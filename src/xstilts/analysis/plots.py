@@ -655,7 +655,7 @@ def make_figures(
         "font.size": cfg["font_size"],
         "axes.titlesize": "medium",
     }
-    stat = read_stat_tables(tables_dir)
+    stat = read_stat_tables(tables_dir, ("scores", "gains", "efficiency"))
     ci = _ci_index(stat["scores"])
     builders = {
         "accuracy_vs_latency": lambda: _fig_acc_vs_latency(summ, targets, cfg, ci),
