@@ -200,6 +200,18 @@ def test_report_does_not_import_matplotlib():
     assert out.stdout.strip() == "False", out.stderr
 
 
+def test_labels_imports_neither_metrics_nor_records():
+    """Writing gold labels needs the families' converters and writers only: the metrics (the
+    families import them lazily, for scoring) and the records (eval.json) stay unloaded."""
+    code = ("import sys\n"
+            "import xstilts.stages.labels, xstilts.stages.data\n"
+            "from xstilts.core.registry import get_family\n"
+            "for f in ('classification', 'multiple_choice', 'qa', 'tagging', 'retrieval'): get_family(f)\n"
+            "print([m for m in ('xstilts.analysis.metrics', 'xstilts.core.records') if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
 def test_mfu_against_the_datasheet_peak():
     from xstilts.stages.profiling import mfu, peak_tflops
 

@@ -102,7 +102,39 @@ def test_metric_config_changes_the_plot(tables, tmp_path):
     assert "inference latency p90, batch 1 (ms)" in svg
     svg = (tmp_path / "gain_vs_inter_flops.svg").read_text()
     # gains are always on the zero-shot average (the gains table), with the seeds and the interval
-    assert "gain over inter = none, zero-shot average (seeds: 2, 95% CI)" in svg
+    # (two lines of the label, two SVG text elements)
+    assert "gain over inter = none,<" in svg and "zero-shot average (seeds: 2, 95% CI)" in svg
+
+
+@pytest.mark.parametrize("sizes", [{}, {"panel_size": [3.0, 2.4], "figsize": [4.8, 3.6]}], ids=["default", "small"])
+def test_figures_fit_their_image(tables, tmp_path, monkeypatch, sizes):
+    """Constrained layout keeps every title, label and legend inside the figure, whose whole
+    area is the image (no bbox_inches="tight" pass crops or extends it); titles wider than
+    a small figure wrap."""
+    from xstilts.analysis import plots
+
+    drawn = {}
+    save = plots._save
+
+    def spy(fig, out_dir, stem, formats, dpi):
+        drawn[stem] = fig
+        return save(fig, out_dir, stem, formats, dpi)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    # svg first: a vector format prints at 72 dpi, the png after it still at the config's
+    make_figures(tables, tmp_path, formats=("svg", "png"), config={"dpi": 60, **sizes})
+    assert set(drawn) == set(plots.FIGURES)
+    for stem, fig in drawn.items():
+        w, h = fig.get_size_inches()
+        assert _png_size(tmp_path / f"{stem}.png") == (round(w * 60), round(h * 60)), stem
+        renderer = fig.canvas.get_renderer()
+        box = fig.get_tightbbox(renderer)  # inches: what is drawn
+        assert box.x0 > -0.02 and box.y0 > -0.02 and box.x1 < w + 0.02 and box.y1 < h + 0.02, (stem, box.extents)
+        legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+        assert legends or stem in ("jobs_by_rule", "layer_sweep"), stem
+        for legend in legends:
+            x0, y0, x1, y1 = legend.get_window_extent(renderer).extents
+            assert x0 >= 0 and y0 >= 0 and x1 <= fig.bbox.x1 and y1 <= fig.bbox.y1, (stem, legend)
 
 
 def test_without_latency_falls_back_to_params(tmp_path):
@@ -135,6 +167,24 @@ def test_language_order_follows_eval_json(tables):
 
     _, langs, _ = read_tables(tables)
     assert language_order(langs) == ["en", "qaa", "qab"]
+
+
+def test_ordered_models_smallest_first_unknown_sizes_last():
+    import pandas as pd
+
+    from xstilts.analysis.display import ordered_models
+
+    df = pd.DataFrame({
+        "kind": ["cell", "baseline", "cell", "cell", "cell", "cell", "cell"],
+        "model": ["big", "baseline:overlap", "unsized-b", "small", "big", "unsized-a", "also-small"],
+        "params": pd.array([900, None, None, 100, 900, None, 100], dtype="Int64"),
+    })  # fmt: skip
+    pairs = ordered_models(df)
+    # equal sizes and unknown sizes keep their order of appearance; baselines are no models
+    assert [m for m, _ in pairs] == ["small", "also-small", "big", "unsized-b", "unsized-a"]
+    assert [p for _, p in pairs[:3]] == [100, 100, 900] and all(pd.isna(p) for _, p in pairs[3:])
+    assert ordered_models(df.drop(columns="kind").iloc[3:5]) == [("small", 100), ("big", 900)]
+    assert ordered_models(df.iloc[:0]) == []
 
 
 def test_report_contains_table_numbers(tables, figures, tmp_path):

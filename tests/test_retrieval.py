@@ -223,7 +223,7 @@ def test_mewslix_local_mirror_and_clear_error(tmp_path):
     train = load_examples(task, "train", str(root))
     assert train == [{"id": "t1", "question": "Paris : went to Paris", "answer": "capital of France"}]
     # submission format: {mention id: [ranked entity ids]}, scored by `xstilts score` (MRR@20)
-    from xstilts.stages.evaluate import write_labels
+    from xstilts.stages.labels import write_labels
     from xstilts.analysis.score import score_predictions
 
     write_labels(task, {"de": test}, tmp_path / "labels")
@@ -235,7 +235,7 @@ def test_mewslix_local_mirror_and_clear_error(tmp_path):
 def test_submission_files_round_trip_through_score(toy_root, tmp_path):
     """Gold written by ``gold()`` and predictions with one known error, scored by ``xstilts
     score`` (percentages)."""
-    from xstilts.stages.evaluate import write_labels
+    from xstilts.stages.labels import write_labels
     from xstilts.analysis.score import score_predictions
 
     for name, lang in (("tatoeba", "qaa"), ("bucc2018", "qad")):

@@ -12,7 +12,6 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from xstilts.core.cell import inter_kind
@@ -42,11 +41,13 @@ def ordered_models(df: pd.DataFrame) -> list[tuple[str, Any]]:
     them, in the order they first appear in the table (the caller's cell order)."""
     if df.empty:
         return []
-    cells = df[df["kind"] == "cell"] if "kind" in df.columns else df
-    pairs = cells[["model", "params"]].drop_duplicates("model").reset_index(drop=True)
-    pairs = pairs.assign(_p=pairs["params"].astype("float64").fillna(np.inf), _o=np.arange(len(pairs)))
-    pairs = pairs.sort_values(["_p", "_o"])
-    return list(zip(pairs["model"], pairs["params"]))
+    kinds = df["kind"] if "kind" in df.columns else ["cell"] * len(df)
+    first: dict[str, Any] = {}  # model -> params of its first cell row
+    for kind, model, params in zip(kinds, df["model"], df["params"]):
+        if kind == "cell":
+            first.setdefault(model, params)
+    # a stable sort: models of equal (or unknown) size keep their order of appearance
+    return sorted(first.items(), key=lambda mp: math.inf if pd.isna(mp[1]) else float(mp[1]))
 
 
 def ordered_inters(inters: Iterable[str]) -> list[str]:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -372,12 +373,13 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir) -> dict[str, Path]:
     return written
 
 
-def read_stat_tables(tables_dir) -> dict[str, pd.DataFrame]:
-    """The four tables of :func:`compute` as DataFrames; missing ones are an error naming the file."""
+def read_stat_tables(tables_dir, names: Iterable[str] = STAT_TABLES) -> dict[str, pd.DataFrame]:
+    """The tables of :func:`compute` (``names``: those the caller uses, default all four) as
+    DataFrames; missing ones are an error naming the file."""
     from xstilts.analysis.aggregate import AggregateError
 
     out = {}
-    for name in STAT_TABLES:
+    for name in names:
         p = Path(tables_dir) / f"{name}.parquet"
         if not p.is_file():
             raise AggregateError(f"{p}: table not found (run `xstilts gains` first)")

@@ -34,9 +34,10 @@ Figures (``<stem>.<fmt>`` for every format asked; one panel per target where it 
 Seeds are averaged; error bars on scores and gains are the 95% paired-bootstrap intervals of
 ``analysis/gains.py`` (``scores.parquet``, ``gains.parquet``), and axis labels say over how many
 seeds. Titles say "toy benchmark"
-when the rows come from the toy benchmark. Matplotlib is used through ``Figure`` objects with the
-Agg canvas (no pyplot state, no display needed); SVG text stays text (``svg.fonttype = none``)
-and outputs carry no timestamps, so reruns give the same files.
+when the rows come from the toy benchmark. Matplotlib is used through ``Figure`` objects
+printed by the canvas of each format (no pyplot state, no display needed), every figure laid
+out by constrained layout (one draw per file, see ``_save``); SVG text stays text
+(``svg.fonttype = none``) and outputs carry no timestamps, so reruns give the same files.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ matplotlib.use("Agg", force=False)
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.backend_bases import get_registered_canvas_class  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
@@ -112,6 +114,8 @@ _PALETTE = [
 _BASELINE_STYLES = ["--", ":", "-."]
 _NONE_COLOR = "#000000"
 _SCRATCH_COLOR = "#8c8c8c"
+#: metadata that keeps timestamps out of the files, per format (reruns give the same files)
+_NO_DATES: dict[str, dict] = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}
 
 
 # ----------------------------------------------------------------------------- naming helpers
@@ -144,24 +148,34 @@ def _inter_label(inter: str) -> str:
 
 
 def _save(fig: Figure, out_dir: Path, stem: str, formats: Iterable[str], dpi: int) -> list[Path]:
+    """Write ``fig`` once per format, drawing it once each time.
+
+    Every figure is laid out by constrained layout, which keeps its labels and legends
+    (``loc="outside ..."``) inside the figure, and its titles wrap (``wrap=True``) where they
+    are wider than it, so no ``bbox_inches="tight"`` pass is needed.
+    The format's canvas prints the figure directly: ``Figure.savefig`` draws a figure that has a
+    layout engine twice (a layout pass with drawing disabled, then the printed one), while the
+    canvas's own print runs constrained layout within its single draw.
+    """
     paths = []
     for fmt in formats:
         p = out_dir / f"{stem}.{fmt}"
-        meta: dict[str, Any] = {}
-        if fmt == "svg":
-            meta = {"Date": None}
-        elif fmt == "pdf":
-            meta = {"CreationDate": None, "ModDate": None}
-        fig.savefig(p, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta)
+        canvas = get_registered_canvas_class(fmt)
+        if canvas is None:
+            raise ValueError(f"plot formats: matplotlib cannot write {fmt!r}")
+        # what savefig(dpi=...) sets while printing: every format, since the vector formats
+        # print at 72 dpi and leave the figure there
+        fig.set_dpi(dpi)
+        getattr(canvas(fig), f"print_{fmt}")(p, metadata=_NO_DATES.get(fmt, {}))
         paths.append(p)
     return paths
 
 
 def _placeholder(title: str, message: str, figsize) -> Figure:
-    fig = Figure(figsize=figsize)
+    fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.add_subplot()
     ax.set_axis_off()
-    ax.set_title(title)
+    ax.set_title(title, wrap=True)
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=ax.transAxes)
     return fig
 
@@ -263,7 +277,7 @@ def _fig_acc_vs_latency(summ: pd.DataFrame, targets: list[str], cfg: dict, ci: d
         for h in _draw_acc(ax, summ, base, t, cfg, models, markers, colors, ci):
             extra.setdefault(h.get_label(), h)
     tag = benchmark_tag(summ[summ["target"].isin(targets)])
-    fig.suptitle(f"Accuracy vs inference latency{tag}")
+    fig.suptitle(f"Accuracy vs inference latency{tag}", wrap=True)
     fig.legend(handles=_legend_handles(models, markers, inters, colors, extra.values()),
                loc="outside right upper", fontsize="small", frameon=False)  # fmt: skip
     return fig
@@ -287,7 +301,8 @@ def _draw_gain(ax, summ, gains, target, cfg, markers, colors) -> None:
                         marker=markers[r["model"]], markersize=7, linestyle="none", capsize=2, zorder=3)  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("intermediate-task training FLOPs (log scale)")
-    ax.set_ylabel(f"gain over inter = none, zero-shot average ({_seeds_text(d)})")
+    # two lines: on one, the label is longer than a panel is high
+    ax.set_ylabel(f"gain over inter = none,\nzero-shot average ({_seeds_text(d)})")
     ax.set_title(target)
     ax.grid(True, alpha=0.3, which="both")
 
@@ -299,7 +314,7 @@ def _fig_gain_vs_flops(summ: pd.DataFrame, gains: pd.DataFrame, targets: list[st
     for ax, t in zip(axes, targets):
         _draw_gain(ax, summ, gains, t, cfg, markers, colors)
     tag = benchmark_tag(summ[summ["target"].isin(targets)])
-    fig.suptitle(f"Gain over no intermediate task vs intermediate-training FLOPs{tag}")
+    fig.suptitle(f"Gain over no intermediate task vs intermediate-training FLOPs{tag}", wrap=True)
     extra = [Line2D([], [], color="#000000", lw=0.8, label="no gain (inter = none)")]
     fig.legend(handles=_legend_handles(models, markers, inters, colors, extra),
                loc="outside right upper", fontsize="small", frameon=False)  # fmt: skip
@@ -366,7 +381,7 @@ def _fig_languages(langs: pd.DataFrame, targets: list[str], cfg: dict, ci: dict)
         handles.append(Line2D([], [], color="#000000", ls=_BASELINE_STYLES[j % len(_BASELINE_STYLES)],
                               label=f"trivial {kind}"))  # fmt: skip
     fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
-    fig.suptitle(f"Score per language, zero-shot except en{tag}")
+    fig.suptitle(f"Score per language, zero-shot except en{tag}", wrap=True)
     return fig
 
 
@@ -407,7 +422,7 @@ def _fig_cost_breakdown(cells: pd.DataFrame, cfg: dict) -> Figure:
             if r == len(rows) - 1:
                 ax.set_xlabel("intermediate task")
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
-    fig.suptitle(title)
+    fig.suptitle(title, wrap=True)
     return fig
 
 
@@ -417,7 +432,7 @@ def _fig_jobs(jobs: pd.DataFrame, cfg: dict) -> Figure:
         return _placeholder(title, "no Snakemake benchmark files", cfg["figsize"])
     g = jobs.groupby("rule").agg(seconds=("seconds", "sum"), n=("seconds", "size"), rss=("max_rss", "max"))
     g = g.sort_values("seconds")
-    fig = Figure(figsize=(cfg["figsize"][0], max(2.0, 0.35 * len(g) + 1.2)))
+    fig = Figure(figsize=(cfg["figsize"][0], max(2.0, 0.35 * len(g) + 1.2)), layout="constrained")
     ax = fig.add_subplot()
     y = np.arange(len(g))
     ax.barh(y, g["seconds"].astype("float64"), color="#4c72b0")
@@ -473,7 +488,7 @@ def _fig_layer_sweep(langs: pd.DataFrame, targets: list[str], cfg: dict) -> Figu
                       label=_inter_label(i)) for i in inters]  # fmt: skip
     handles.append(Line2D([], [], color="#000000", marker="o", ms=8, ls="none", label="headline layer"))
     fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
-    fig.suptitle(title)
+    fig.suptitle(title, wrap=True)
     return fig
 
 
@@ -549,7 +564,7 @@ def _fig_pareto(eff: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
     fig.legend(handles=_legend_handles(models, markers, inters, colors,
                                        [Line2D([], [], color="#444444", ls="--", label="Pareto front")]),
                loc="outside right upper", fontsize="small", frameon=False)
-    fig.suptitle(title + benchmark_tag(d_all))
+    fig.suptitle(title + benchmark_tag(d_all), wrap=True)
     return fig
 
 
@@ -581,7 +596,7 @@ def _fig_size_interaction(gains: pd.DataFrame, targets: list[str], cfg: dict) ->
         ax.grid(True, alpha=0.3, which="both")
     fig.legend(handles=[Patch(facecolor=colors[i], label=_inter_label(i)) for i in inters],
                loc="outside right upper", fontsize="small", frameon=False)
-    fig.suptitle(title + benchmark_tag(g.assign(benchmark=None)))
+    fig.suptitle(title + benchmark_tag(g.assign(benchmark=None)), wrap=True)
     return fig
 
 
@@ -640,7 +655,7 @@ def make_figures(
         "font.size": cfg["font_size"],
         "axes.titlesize": "medium",
     }
-    stat = read_stat_tables(tables_dir)
+    stat = read_stat_tables(tables_dir, ("scores", "gains", "efficiency"))
     ci = _ci_index(stat["scores"])
     builders = {
         "accuracy_vs_latency": lambda: _fig_acc_vs_latency(summ, targets, cfg, ci),

@@ -211,11 +211,11 @@ def _languages_section(langs: pd.DataFrame, target: str) -> str:
     return _table(headers, rows, left=2)
 
 
-def _layer_sweep_section(langs: pd.DataFrame, target: str) -> str:
+def _layer_sweep_section(sweep: pd.DataFrame, target: str) -> str:
     """Retrieval targets: the score at every pooled layer (mean over zero-shot languages and
-    seeds) per (model, inter); the headline layer in bold.  Empty when the target has none."""
-    d = layer_sweep_table(langs)
-    d = d[(d["target"] == target) & d["is_zero_shot"]]
+    seeds) per (model, inter); the headline layer in bold.  Empty when the target has none.
+    ``sweep``: :func:`layer_sweep_table` of the languages table."""
+    d = sweep[(sweep["target"] == target) & sweep["is_zero_shot"]]
     if d.empty:
         return ""
     layers = sorted(d["layer"].unique())
@@ -469,7 +469,7 @@ def make_report(
     out_html = Path(out_html)
     figures_dir = Path(figures_dir)
     cells, langs, jobs = read_tables(tables_dir)
-    stat = read_stat_tables(tables_dir)
+    stat = read_stat_tables(tables_dir, ("gains", "efficiency", "breakeven"))
     summ = summarize_seeds(cells)
     if targets is None:
         targets = list(dict.fromkeys(cells["target"]))
@@ -522,6 +522,7 @@ def make_report(
         parts.append(_figure(figures_dir, f, out_html, embed, cap))
 
     sweep_figure_shown = False
+    sweeps = layer_sweep_table(langs)
     for t in targets:
         dt = cells[cells["target"] == t]
         m = dt["metric"].dropna()
@@ -542,7 +543,7 @@ def make_report(
         parts.append(_scores_section(summ, t))
         parts.append("<h3>Per language</h3>")
         parts.append(_languages_section(langs, t))
-        sweep = _layer_sweep_section(langs, t)
+        sweep = _layer_sweep_section(sweeps, t)
         if sweep:  # retrieval targets; the figure (all of them) once, under the first
             parts.append("<h3>Layer sweep (zero-shot mean per pooled layer)</h3>")
             parts.append(sweep)

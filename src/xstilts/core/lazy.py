@@ -2,6 +2,7 @@
 
 The task families use torch in their model-facing methods only; with ``torch = lazy("torch")``
 the torch-free stages that use a family (labels, baselines) do not pay for importing torch.
+Likewise their metrics (``xstilts.analysis.metrics``), which the labels stage does not use.
 """
 
 from __future__ import annotations

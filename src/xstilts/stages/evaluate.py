@@ -2,8 +2,8 @@
 
 Writes ``eval.json`` (per-language metric, XTREME-style average, provenance) and the
 predictions in the XTREME submission layout (``predictions/<task>/test-<lang>.tsv``).  torch is
-imported inside the functions that run a model: ``labels`` and ``baseline`` use this module's
-torch-free helpers.
+imported inside the functions that run a model: the ``baseline`` stage uses this module's
+torch-free :func:`evaluate_baselines`.
 """
 
 from __future__ import annotations
@@ -53,18 +53,6 @@ def evaluate_cell(model, task: Task, data_dir: str, languages: list[str], out_ev
     }
     EvalRecord.from_dict(result).write(out_eval)
     return result
-
-
-def write_labels(task: Task, examples_by_lang: dict[str, list[dict]], out_dir: str,
-                 options: dict | None = None) -> list[str]:
-    """Gold labels in the XTREME submission layout, for ``xstilts score``."""
-    family = get_family(task.family)
-    options = family.resolve_options({**family.default_options(), **task.hparams, **(options or {})})
-    written = []
-    for lang, exs in examples_by_lang.items():
-        ids, outputs = family.gold(task, exs, **options)
-        written.append(str(family.write_predictions(task, outputs, ids, out_dir, lang, **options)))
-    return written
 
 
 def _inputs(cfg, cell) -> tuple:

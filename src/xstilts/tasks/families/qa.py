@@ -34,12 +34,12 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from xstilts.analysis import metrics as M
 from xstilts.core.lazy import lazy
 from xstilts.tasks.families import ConversionError, Shared, pad, require
 
 torch = lazy("torch")
 nn = lazy("torch.nn")
+M = lazy("xstilts.analysis.metrics")  # scoring only: the labels stage writes gold files without it
 
 FEATURE_SCHEMA = pa.schema([
     ("id", pa.string()),  # feature id: <example id>#<window>

@@ -36,12 +36,12 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from xstilts.analysis import metrics as M
 from xstilts.core.lazy import lazy
 from xstilts.tasks.families import ConversionError, Shared, pad, require
 
 torch = lazy("torch")
 nn = lazy("torch.nn")
+M = lazy("xstilts.analysis.metrics")  # scoring only: the labels stage writes gold files without it
 
 RETRIEVAL_SCHEMA = pa.schema([
     ("id", pa.string()), ("seqs", pa.list_(pa.list_(pa.int32()))), ("label", pa.int64()),

@@ -35,12 +35,12 @@ from dataclasses import replace
 import numpy as np
 import pyarrow as pa
 
-from xstilts.analysis import metrics as M
 from xstilts.core.lazy import lazy
 from xstilts.tasks.families import ConversionError, Shared, label_index, pad, require
 
 torch = lazy("torch")
 nn = lazy("torch.nn")
+M = lazy("xstilts.analysis.metrics")  # scoring only: the labels stage writes gold files without it
 
 IGNORE = -100
 DEFAULT_CHUNK_CONTEXT = 64
