@@ -101,10 +101,10 @@ def mirror_inputs(wildcards):
 
 def per_job(fn):
     """An input, params or resource function of a rule with many jobs (target, evaluate).
-    Snakemake inspects such a function's signature on every call, several times per job
-    (``inspect.signature``, about 20 us each, most of ``snakemake -n``'s time spent on our
-    functions); this records it once through the hook Snakemake's own ``snakemake.ioutils``
-    helpers use.  A Snakemake without the hook gets the function unchanged."""
+    Snakemake inspects a function's signature each time it calls it (``inspect.signature``,
+    about 20 us; twice per input function and job); this records it once, through the hook
+    Snakemake's own ``snakemake.ioutils`` helpers use.  A Snakemake without the hook gets the
+    function unchanged."""
     try:
         from snakemake.common import overwrite_function_params
     except ImportError:
