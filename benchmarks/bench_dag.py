@@ -1,6 +1,6 @@
 """Benchmark: DAG construction of the real grid vs Snakemake's own floor.
 
-``snakemake -n --configfile config/paper.yaml`` (about 3,650 jobs; empty stand-ins for the local
+``snakemake -n --configfile config/paper.yaml`` (about 2,420 jobs; empty stand-ins for the local
 sources: the tasks without a Hub copy, the MLM corpus, the translate-train folders) against a dry run of a generated Snakefile with the same number of trivial jobs (one rule, one output file each, plus
 ``all``), interleaved in rounds.  The job count is read from the real dry run's job stats.
 
