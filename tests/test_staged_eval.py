@@ -89,3 +89,19 @@ def test_a_stale_key_evaluates_again(trained, one_cell):
         key.write_text(saved_key)
     assert "evaluating again" in log and torch_loaded
     assert json.loads((d / "again.json").read_text())["average"] > 0
+
+
+def test_another_checkpoint_gets_no_cell_cost(trained, one_cell):
+    """``--ckpt`` naming another checkpoint evaluates it, but its cost is not the cell's: no
+    profile.json is written beside its eval.json (the cell's own one, written in any spelling
+    of the cell's checkpoint path, is)."""
+    import shutil
+
+    d, args = trained
+    other = d / "other-ckpt"
+    shutil.copytree(d / _model_dir(one_cell), other)
+    _evaluate(d, args, "--ckpt", str(other), "--out", "other/eval.json", "--predictions", "other/pred")
+    assert (d / "other/eval.json").exists() and not (d / "other/profile.json").exists()
+    _evaluate(d, args, "--ckpt", f"./{_model_dir(one_cell)}/", "--out", "same/eval.json",
+              "--predictions", "same/pred")
+    assert json.loads((d / "same/profile.json").read_text())["model"] == one_cell.model

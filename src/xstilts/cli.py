@@ -78,8 +78,9 @@ STAGES: dict[str, Stage] = {
     "intermediate": Stage("train the intermediate phase (one task or the multitask mixture)",
                           "xstilts.stages.train", ("model", "inter", "seed")),
     "target": Stage("fine-tune on the English training set of a target task", "xstilts.stages.train", ("cell",)),
-    "evaluate": Stage("zero-shot evaluation of a cell in every language of its target", "xstilts.stages.evaluate",
-                      ("cell", "ckpt", "predictions")),
+    "evaluate": Stage("zero-shot evaluation of a cell in every language of its target, and the cell's "
+                      "training cost (profile.json beside eval.json; not with another --ckpt)",
+                      "xstilts.stages.evaluate", ("cell", "ckpt", "predictions")),
     "profile": Stage("inference profile of a (model, target): latency, throughput, FLOPs, memory, trace",
                      "xstilts.stages.inference", ("model", "target")),
     "aggregate": Stage("collect every cell's artifacts into parquet tables", "xstilts.analysis.aggregate",

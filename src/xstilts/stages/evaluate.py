@@ -8,6 +8,7 @@ torch-free :func:`evaluate_baselines`.
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -140,7 +141,7 @@ def run(cfg, cell, out: str | None = None, ckpt: str | None = None, predictions:
     ``eval.json``, :func:`xstilts.stages.cell_cost.cell_cost`): both read the same checkpoints."""
     from xstilts.stages.cell_cost import cell_cost
 
-    own = ckpt is None or ckpt == cell.evaluated
+    own = ckpt is None or os.path.abspath(ckpt) == os.path.abspath(cell.evaluated)
     ckpt = ckpt or cell.evaluated
     out, pred_dir = out or cell.eval_file, predictions or cell.predictions
     result = None if cell.zero_shot else _adopt(cfg, cell, ckpt, out, pred_dir)
