@@ -144,7 +144,7 @@ def run_snakemake_on_slurm(
 
 
 def slurm_job_info(job_ids) -> dict[str, dict[str, str]]:
-    """{job id: {"state", "comment", "tres"}} from `squeue --states=all` (no accounting here;
+    """{job id: {"state", "comment", "tres", "time"}} from `squeue --states=all` (no accounting here;
     finished jobs stay visible for MinJobAge=300 s) and `scontrol show job`."""
     ids = ",".join(job_ids)
     proc = run_bounded(
@@ -161,6 +161,8 @@ def slurm_job_info(job_ids) -> dict[str, dict[str, str]]:
         show = run_bounded(["scontrol", "-o", "show", "job", jid], timeout_s=30).stdout
         m = re.search(r"\bTresPerJob=(\S+)", show)
         info[jid]["tres"] = m.group(1) if m else ""
+        m = re.search(r"\bTimeLimit=(\S+)", show)
+        info[jid]["time"] = m.group(1) if m else ""
     return info
 
 
@@ -354,9 +356,16 @@ def test_toy_grid_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     # 1 tokenizer, 2 prepare (mnli, xnli), 1 base, 1 intermediate, 2 target, 2 evaluate, 1 profile
     assert len(job_ids) == 10, rule_of
     for jid, v in info.items():
-        # the config's gpus: 1 reached sbatch for model rules, and only for them
-        assert ("gpu" in v["tres"]) == (rule_of[jid] in MODEL_RULES), (jid, rule_of[jid], v)
+        # the config's gpus: 1 reached sbatch for model rules, and only for them; an evaluate
+        # job that only adopts its target job's staged evaluation asks for a CPU slot and
+        # 10 minutes (common.smk ADOPT_RESOURCES), as both of this grid's do
+        gets_gpu = rule_of[jid] in MODEL_RULES - {"evaluate"}
+        assert ("gpu" in v["tres"]) == gets_gpu, (jid, rule_of[jid], v)
+        if rule_of[jid] == "evaluate":
+            assert v["time"] == "00:10:00", (jid, v)
         assert list((remote / "logs/slurm").rglob(f"{jid}.log")), jid
+    for inter in ("none", "mnli"):
+        assert "adopted the evaluation" in (remote / f"results/logs/evaluate/nano-1x32/{inter}/xnli/s1.log").read_text()
 
     for inter in ("none", "mnli"):
         rel = f"results/cells/nano-1x32/{inter}/xnli/s1/eval.json"

@@ -207,3 +207,21 @@ def test_one_zero_shot_cell_builds_its_data_too(tmp_path, snakemake, planned_job
     assert jobs == {"toy_data": 1, "tokenizer": 1, "base": 1, "prepare": 2, "intermediate": 1, "evaluate": 1}
     jobs = planned_jobs(snakemake(tmp_path, "-n", "results/cells/nano-1x32/none/tatoeba/s1/eval.json"))
     assert jobs == {"toy_data": 1, "tokenizer": 1, "base": 1, "prepare": 1, "evaluate": 1}
+
+
+def test_an_evaluate_job_that_only_adopts_asks_for_a_cpu_slot(run, snakemake):
+    """Once a target job has staged its evaluation, its cell's evaluate job only copies it: its
+    resources (evaluated again when the job becomes ready) are ADOPT_RESOURCES; a zero-shot
+    cell (evaluated from the intermediate checkpoint) keeps the model's."""
+    import re
+
+    out = snakemake(run, "-n", "--forcerun", "evaluate").stdout
+    jobs = re.findall(r"rule evaluate:.*?wildcards: model=\S+, inter=\S+, target=(\S+), seed=\d+\n"
+                      r"\s+resources: ([^\n]*)", out, flags=re.S)
+    assert len(jobs) == len(CELLS), out[-3000:]
+    for target, resources in jobs:
+        res = dict(item.split("=", 1) for item in resources.split(", "))
+        if target in ZERO_SHOT:
+            assert (res["runtime"], res["mem_mb"]) == ("60", "4000"), (target, res)
+        else:
+            assert (res["runtime"], res["mem_mb"], res["gpu"], res["cpus_per_task"]) == ("10", "1000", "0", "1"), res

@@ -241,6 +241,31 @@ if any("gpu_model" in CFG.resources(m) for m in CFG.models):
     GPU_RESOURCES["gpu_model"] = per_model({m: RESOURCES[m].get("gpu_model", "") for m in CFG.models})
 NPROC = per_model({m: nproc_of(m) for m in CFG.models})  # the training rules' resources.nproc
 
+# An evaluate job whose target job staged a still-valid evaluation only copies it (no model, no
+# torch; 0.15 s), so it asks for a CPU slot, not the model's GPU.  Snakemake evaluates a job's
+# resources again when the job becomes ready, after its target job has run (a dry run before
+# that shows the model's resources).
+ADOPT_RESOURCES = dict(gpu=0, gpu_model="", cpus_per_task=1, mem_mb=1000, runtime=10)
+
+
+def adopts(wc):
+    """Whether this evaluate job will adopt its target job's staged evaluation."""
+    cell = CFG.cell(wc.model, wc.inter, wc.target, wc.seed)
+    if cell.zero_shot or not os.path.exists(P.staged_key(cell.evaluated)):
+        return False
+    from xstilts.stages.evaluate import staged
+
+    return bool(staged(CFG, cell))
+
+
+def unless_adopting(key, value):
+    """An evaluate resource: ``value`` (a constant, or a function of the job's model), or
+    ``ADOPT_RESOURCES[key]`` for a job that will only adopt."""
+    return per_job(lambda wc: ADOPT_RESOURCES[key] if adopts(wc) else (value(wc) if callable(value) else value))
+
+
+EVAL_RESOURCES = {key: unless_adopting(key, value) for key, value in GPU_RESOURCES.items()}
+
 
 # Real mode: compute nodes may be offline. The local rule `prefetch` (submit host, network)
 # snapshots every Hub model and dataset split into the HF cache first; jobs that read the Hub

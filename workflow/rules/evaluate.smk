@@ -13,7 +13,7 @@ rule evaluate:
         opts=per_job(lambda wc: eval_param(wc.model, wc.target)),
     threads: CFG.runtime.threads
     resources:
-        **GPU_RESOURCES,
+        **EVAL_RESOURCES,  # a CPU slot when the job only adopts the target job's evaluation
     conda:
         ENV
     log:

@@ -111,19 +111,29 @@ def stage_after_training(cfg, cell, model, pad_id: int, device) -> dict:
     return res
 
 
+def staged(cfg, cell, ckpt: str | None = None) -> bool | None:
+    """Whether the target job staged an evaluation of ``ckpt`` (default: the cell's checkpoint)
+    under the key this evaluation would have: None when it staged none, False when it was made
+    under other options or data.  The workflow asks too: an evaluate job that will only adopt
+    requests a CPU slot (workflow/rules/common.smk)."""
+    ckpt = ckpt or cell.evaluated
+    try:
+        with open(paths.staged_key(ckpt), encoding="utf-8") as fh:
+            staged_key = fh.read().strip()
+    except FileNotFoundError:
+        return None
+    return staged_key == eval_key(cfg, cell, ckpt)
+
+
 def _adopt(cfg, cell, ckpt: str, out: str, pred_dir: str) -> dict | None:
     """The target job's staged evaluation of ``ckpt``, copied to ``out``/``pred_dir``, if it
     was made under the key this evaluation would have (else None)."""
     import shutil
 
-    key_file = paths.staged_key(ckpt)
-    try:
-        with open(key_file, encoding="utf-8") as fh:
-            staged_key = fh.read().strip()
-    except FileNotFoundError:
-        return None
-    if staged_key != eval_key(cfg, cell, ckpt):
-        log(f"{key_file}: made under other options or data; evaluating again")
+    current = staged(cfg, cell, ckpt)
+    if not current:
+        if current is False:
+            log(f"{paths.staged_key(ckpt)}: made under other options or data; evaluating again")
         return None
     record = EvalRecord.from_json(paths.staged_eval(ckpt))
     shutil.rmtree(pred_dir, ignore_errors=True)
