@@ -249,13 +249,10 @@ ADOPT_RESOURCES = dict(gpu=0, gpu_model="", cpus_per_task=1, mem_mb=1000, runtim
 
 
 def adopts(wc):
-    """Whether this evaluate job will adopt its target job's staged evaluation."""
-    cell = CFG.cell(wc.model, wc.inter, wc.target, wc.seed)
-    if cell.zero_shot or not os.path.exists(P.staged_key(cell.evaluated)):
-        return False
-    from xstilts.stages.evaluate import staged
+    """Whether this evaluate job will only copy its target job's staged evaluation."""
+    from xstilts.stages.evaluate import adopts
 
-    return bool(staged(CFG, cell))
+    return adopts(CFG, CFG.cell(wc.model, wc.inter, wc.target, wc.seed))
 
 
 def unless_adopting(key, value):

@@ -114,8 +114,7 @@ def stage_after_training(cfg, cell, model, pad_id: int, device) -> dict:
 def staged(cfg, cell, ckpt: str | None = None) -> bool | None:
     """Whether the target job staged an evaluation of ``ckpt`` (default: the cell's checkpoint)
     under the key this evaluation would have: None when it staged none, False when it was made
-    under other options or data.  The workflow asks too: an evaluate job that will only adopt
-    requests a CPU slot (workflow/rules/common.smk)."""
+    under other options or data."""
     ckpt = ckpt or cell.evaluated
     try:
         with open(paths.staged_key(ckpt), encoding="utf-8") as fh:
@@ -123,6 +122,12 @@ def staged(cfg, cell, ckpt: str | None = None) -> bool | None:
     except FileNotFoundError:
         return None
     return staged_key == eval_key(cfg, cell, ckpt)
+
+
+def adopts(cfg, cell) -> bool:
+    """Whether the cell's evaluate job will only copy its target job's staged evaluation (a
+    zero-shot cell has no target job: it is always evaluated)."""
+    return not cell.zero_shot and bool(staged(cfg, cell))
 
 
 def _adopt(cfg, cell, ckpt: str, out: str, pred_dir: str) -> dict | None:
