@@ -249,10 +249,22 @@ ADOPT_RESOURCES = dict(gpu=0, gpu_model="", cpus_per_task=1, mem_mb=1000, runtim
 
 
 def adopts(wc):
-    """Whether this evaluate job will only copy its target job's staged evaluation."""
+    """Whether this evaluate job will only copy its target job's staged evaluation.  Asked once
+    per resource: the answer is kept per cell and staged key file (a rerun target job writes
+    that file again; a changed config is a new Snakemake process)."""
+    cell = CFG.cell(wc.model, wc.inter, wc.target, wc.seed)
+    try:
+        stamp = os.stat(P.staged_key(cell.evaluated)).st_mtime_ns
+    except FileNotFoundError:  # nothing staged (or a zero-shot cell): evaluated from the checkpoint
+        return False
+    return _adopts(cell.key, stamp)
+
+
+@lru_cache(maxsize=None)
+def _adopts(key, stamp):
     from xstilts.stages.evaluate import adopts
 
-    return adopts(CFG, CFG.cell(wc.model, wc.inter, wc.target, wc.seed))
+    return adopts(CFG, CFG.cell(*key))
 
 
 def unless_adopting(key, value):
