@@ -288,3 +288,35 @@ def test_a_parsed_schema_is_cached_as_json_and_follows_its_yaml(tmp_path, monkey
         assert json.loads(new.read_text())["required"] == ["b"]
     finally:
         schemas_io.read_schema.cache_clear()
+
+
+def test_a_dry_run_inspects_each_per_job_function_once(tmp_path, tiny_config, root):
+    """Snakemake inspects the signature of an input, params or resource function every time it
+    calls it (twice per resource and job); common.smk records it once for the functions of the
+    rules with many jobs (target, evaluate) and for Snakemake's own ``Resource.evaluate``."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import collections, inspect, os, sys\n"
+        "seen, counts, orig = {}, collections.Counter(), inspect.signature\n"
+        "def counting(f, *a, **k):\n"
+        "    code = getattr(f, '__code__', None)\n"
+        "    seen[id(f)] = (os.path.basename(code.co_filename) if code else '', getattr(f, '__qualname__', ''), f)\n"
+        "    counts[id(f)] += 1\n"
+        "    return orig(f, *a, **k)\n"
+        "inspect.signature = counting\n"
+        "from snakemake.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "finally:\n"
+        "    for key, n in counts.items():\n"
+        "        name, qual, _ = seen[key]\n"
+        "        print(f'SIGNATURE|{name}|{qual}|{n}', file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, str(probe), "-n", "--cores", "1", "--snakefile", str(root / "Snakefile"),
+                           "--directory", str(tmp_path), "--configfile", str(tiny_config)],
+                          capture_output=True, text=True)
+    counts = [line.split("|")[1:] for line in proc.stderr.splitlines() if line.startswith("SIGNATURE|")]
+    assert "Job stats" in proc.stdout + proc.stderr and counts, proc.stderr[-3000:]
+    per_job = [(name, qual, int(n)) for name, qual, n in counts
+               if name in ("target.smk", "evaluate.smk") or qual == "Resource.evaluate"]
+    assert {qual for _, qual, _ in per_job} >= {"Resource.evaluate", "<lambda>"}, per_job
+    assert all(n == 1 for _, _, n in per_job), per_job

@@ -270,3 +270,24 @@ def test_a_model_missing_from_the_cache_is_one_clear_error(tmp_path):
     assert "Traceback" not in err, err[-2000:]
     assert "FacebookAI/xlm-roberta-base at revision 42f548f32366559214515ec137cdd16002968bf6" in err
     assert str(tmp_path / "hf" / "hub") in err and "xstilts prefetch --config" in err
+
+
+def test_the_caches_are_found_where_huggingface_hub_puts_them(tmp_path, monkeypatch):
+    """hf_dirs() resolves HF_HUB_CACHE, HF_HOME (with ~), XDG_CACHE_HOME and the default as the
+    library does (asked in a fresh interpreter with the same environment)."""
+    from xstilts.stages.prefetch import hf_dirs
+
+    home = tmp_path / "home"
+    cases = [{}, {"XDG_CACHE_HOME": str(tmp_path / "xdg")}, {"HF_HOME": "~/hf"},
+             {"HF_HOME": "~/hf", "HF_HUB_CACHE": str(tmp_path / "hub")}]
+    for extra in cases:
+        env = {"HOME": str(home), "PATH": os.environ["PATH"], **extra}
+        theirs = subprocess.run([sys.executable, "-c", "from huggingface_hub import constants as c; print(c.HF_HUB_CACHE)"],
+                                env=env, capture_output=True, text=True, check=True).stdout.strip()
+        for var in ("HF_HOME", "HF_HUB_CACHE", "HF_DATASETS_CACHE", "XDG_CACHE_HOME"):
+            monkeypatch.delenv(var, raising=False)
+        for var, value in env.items():
+            monkeypatch.setenv(var, value)
+        assert hf_dirs()[0] == Path(theirs), extra
+    assert hf_dirs()[1] == home / "hf/datasets"
+    assert Path(theirs) == tmp_path / "hub"  # the cases reached the library

@@ -567,19 +567,15 @@ class Config:
         spec = self.model(model)
         if "toy" in spec:
             return TOY_MAX_POSITIONS - POSITION_OFFSET, int(spec["toy"]["layers"])
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            f = try_to_load_from_cache(spec["hf_id"], "config.json", revision=spec.get("revision"))
-        except Exception:  # noqa: BLE001 - no cache, odd id: nothing known, nothing checked
-            return None, None
-        if not isinstance(f, str):
-            return None, None
-        import json
+        # read where huggingface_hub keeps it (its own lookup function costs every `snakemake`
+        # call about 50 ms of imports)
+        from xstilts.stages.prefetch import snapshot_dir
 
         try:
-            conf = json.loads(Path(f).read_text())
-        except (OSError, ValueError):
+            conf = json.loads((snapshot_dir(spec["hf_id"], spec.get("revision")) / "config.json").read_text())
+        except (OSError, ValueError):  # not cached (or unreadable): nothing known, nothing checked
+            return None, None
+        if not isinstance(conf, dict):
             return None, None
         pos, layers = conf.get("max_position_embeddings"), conf.get("num_hidden_layers")
         offset = POSITION_OFFSET if conf.get("model_type", "").startswith(("xlm-roberta", "roberta")) else 0

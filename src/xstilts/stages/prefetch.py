@@ -124,20 +124,25 @@ def plan(cfg) -> Plan:
 
 
 def hf_dirs() -> tuple[Path, Path]:
-    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    hub = Path(os.environ.get("HF_HUB_CACHE") or home / "hub")
-    ds = Path(os.environ.get("HF_DATASETS_CACHE") or home / "datasets")
-    return hub, ds
+    """The Hub and datasets caches, as huggingface_hub and datasets resolve them."""
+    env = lambda name: os.path.expanduser(os.environ.get(name) or "")  # noqa: E731
+    home = Path(env("HF_HOME") or Path(env("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface")
+    return Path(env("HF_HUB_CACHE") or home / "hub"), Path(env("HF_DATASETS_CACHE") or home / "datasets")
 
 
-def model_snapshot(repo: str, revision: str | None) -> Path | None:
-    """The hub-cache snapshot folder of a model at a revision (a commit or a ref), or None."""
+def snapshot_dir(repo: str, revision: str | None) -> Path:
+    """Where the hub cache keeps a model at a revision (a commit or a ref), present or not."""
     hub, _ = hf_dirs()
     repo_dir = hub / ("models--" + repo.replace("/", "--"))
     rev = revision or "main"
     ref = repo_dir / "refs" / rev
     commit = ref.read_text().strip() if ref.is_file() else rev
-    snap = repo_dir / "snapshots" / commit
+    return repo_dir / "snapshots" / commit
+
+
+def model_snapshot(repo: str, revision: str | None) -> Path | None:
+    """The hub-cache snapshot folder of a model at a revision, if it holds safetensors weights."""
+    snap = snapshot_dir(repo, revision)
     return snap if snap.is_dir() and any(snap.glob("*.safetensors")) else None
 
 
