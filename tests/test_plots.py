@@ -301,3 +301,22 @@ def test_toy_retrieval_finding_carries_the_shortcut_caveat():
     assert "hurts tiny-s by -0.350 [-0.440, -0.250]" in toy
     assert "Shortcut control, not a transfer measurement" in toy
     assert "Shortcut control" not in real
+
+
+def test_the_gain_figure_draws_only_targets_with_a_gain_and_names_the_others(tables, tmp_path):
+    """A target that the config pairs with no intermediate task has no gain over none: no empty
+    panel for it; the title says which targets are left out."""
+    from xstilts.analysis.aggregate import read_tables
+
+    cells, _, _ = read_tables(tables)
+    (target,) = set(cells.loc[cells["kind"] == "cell", "target"])
+    label = "intermediate-task training FLOPs (log scale)"
+    make_figures(tables, tmp_path, formats=("svg",), targets=[target, "udpos"])
+    svg = (tmp_path / "gain_vs_inter_flops.svg").read_text()
+    assert svg.count(label) == 1 and "not drawn" in svg and "udpos" in svg  # the title wraps
+    make_figures(tables, tmp_path, formats=("svg",), targets=[target])
+    svg = (tmp_path / "gain_vs_inter_flops.svg").read_text()
+    assert svg.count(label) == 1 and "not drawn" not in svg
+    make_figures(tables, tmp_path, formats=("svg",), targets=["udpos"])
+    svg = (tmp_path / "gain_vs_inter_flops.svg").read_text()
+    assert label not in svg and "no intermediate task with an inter = none cell" in svg

@@ -308,13 +308,22 @@ def _draw_gain(ax, summ, gains, target, cfg, markers, colors) -> None:
 
 
 def _fig_gain_vs_flops(summ: pd.DataFrame, gains: pd.DataFrame, targets: list[str], cfg: dict) -> Figure:
+    """One panel per target that has a gain over ``inter = none`` (a target the config pairs
+    with no intermediate task has none: a line under the panels names the targets left out)."""
+    title = "Gain over no intermediate task\nvs intermediate-training FLOPs"
+    with_gain = set(gains.loc[gains["comparison"] == "inter_vs_none", "target"])
+    drawn = [t for t in targets if t in with_gain]
+    if not drawn:
+        return _placeholder(title, "no intermediate task with an inter = none cell", cfg["figsize"])
     models, markers, inters, colors = _style(summ)
     inters = [i for i in inters if not inter_kind(i).is_control]
-    fig, axes = _grid(len(targets), cfg, extra_w=2.4)
-    for ax, t in zip(axes, targets):
+    fig, axes = _grid(len(drawn), cfg, extra_w=2.4)
+    for ax, t in zip(axes, drawn):
         _draw_gain(ax, summ, gains, t, cfg, markers, colors)
-    tag = benchmark_tag(summ[summ["target"].isin(targets)])
-    fig.suptitle(f"Gain over no intermediate task vs intermediate-training FLOPs{tag}", wrap=True)
+    fig.suptitle(f"{title}{benchmark_tag(summ[summ['target'].isin(drawn)])}", wrap=True)
+    left_out = [t for t in targets if t not in with_gain]
+    if left_out:
+        fig.supxlabel(f"not drawn (no intermediate task paired): {', '.join(left_out)}", fontsize="small", wrap=True)
     extra = [Line2D([], [], color="#000000", lw=0.8, label="no gain (inter = none)")]
     fig.legend(handles=_legend_handles(models, markers, inters, colors, extra),
                loc="outside right upper", fontsize="small", frameon=False)  # fmt: skip

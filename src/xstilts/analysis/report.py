@@ -46,8 +46,8 @@ FIGURE_CAPTIONS = {
     "target. Marker shape: model size; colour: intermediate task; grey x: random-init control; "
     "dashed lines: trivial baselines.",
     "gain_vs_inter_flops": "Zero-shot gain over no intermediate task (paired by seed) against the "
-    "FLOPs spent on intermediate training (log scale), one panel per target; error bars: 95% "
-    "bootstrap intervals.",
+    "FLOPs spent on intermediate training (log scale), one panel per target paired with an "
+    "intermediate task (a line under it names the targets left out); error bars: 95% bootstrap intervals.",
     "zero_shot_languages": "Score per language (en is the training language; the rest are "
     "zero-shot), one row per target, one column per model size; black ticks: trivial baselines.",
     "cost_breakdown": "Training cost of one cell by phase, mean over targets and seeds.",
