@@ -122,7 +122,8 @@ def _per_job_resources():
         from snakemake.resources import Resource
     except ImportError:
         return
-    per_job(Resource.evaluate)
+    if inspect.isfunction(vars(Resource).get("evaluate")):  # as in Snakemake 9: a plain method
+        per_job(Resource.evaluate)
 
 
 _per_job_resources()
