@@ -299,7 +299,7 @@ def test_real_mode_mlm_starts_from_the_snapshots_pretrained_head(tmp_path):
     from xstilts.stages.mlm import MlmData, pretrained_head
 
     config = XLMRobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                              intermediate_size=32, max_position_embeddings=40)
+                              intermediate_size=32, max_position_embeddings=514)
     torch.manual_seed(0)
     full = XLMRobertaForMaskedLM(config)
     full.save_pretrained(tmp_path / "snap", safe_serialization=True)
@@ -334,7 +334,7 @@ def test_real_mode_missing_translations_or_corpus_are_missing_data(tmp_path):
     from xstilts.stages.data_check import cell_missing, missing_data, split_cells
 
     config = XLMRobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                              intermediate_size=32, max_position_embeddings=40)
+                              intermediate_size=32, max_position_embeddings=514)
     XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(tmp_path / "snap", safe_serialization=True)
     mirror = tmp_path / "mirror"
     for repo, conf, split in (("nyu-mll/glue", "mnli", "train"), ("nyu-mll/glue", "mnli", "validation_matched")):

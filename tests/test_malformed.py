@@ -108,6 +108,28 @@ def test_real_model_max_length_is_checked_against_its_cached_config(tmp_path):
     assert "models.enc.retrieval_layer: 4 is beyond the model's depth (expected 0..3" in run(raw)
 
 
+def test_local_model_folder_max_length_is_checked_against_its_config(tmp_path, monkeypatch):
+    """A local model folder given as ``hf_id`` is read in place: its own config.json sets the
+    position limit and the depth (no Hub cache involved)."""
+    folder = tmp_path / "my-encoder"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"model_type": "xlm-roberta", "max_position_embeddings": 66, "num_hidden_layers": 2}))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    raw = {"benchmark": "real", "seeds": [1], "tokenizers": {"t": {"hf_id": str(folder)}},
+           "models": {"enc": {"tokenizer": "t", "hf_id": str(folder)}},
+           "intermediate": ["none"], "targets": ["xnli"], "hparams": {"default": {"max_length": 128}}}
+    with pytest.raises(ConfigError, match=r"hparams\.default\.max_length: 128 exceeds the position limit "
+                                          r"of model enc \(expected at most 64"):
+        validate(copy.deepcopy(raw))
+    raw["hparams"]["default"]["max_length"] = 64
+    raw["models"]["enc"]["retrieval_layer"] = 3
+    with pytest.raises(ConfigError, match=r"models\.enc\.retrieval_layer: 3 is beyond the model's depth"):
+        validate(copy.deepcopy(raw))
+    raw["models"]["enc"]["retrieval_layer"] = 2
+    validate(raw)
+
+
 def test_workflow_refuses_a_tokenizer_outside_results_before_any_job(tmp_path, tiny_config):
     raw = yaml.safe_load(tiny_config.read_text())
     raw["tokenizers"] = {"../../../outside": raw["tokenizers"]["toy"]}

@@ -190,7 +190,7 @@ def _availability_setup(tmp_path, on_missing: str, tasks: dict) -> Path:
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"word{i} other{i % 7} thing{i % 13}\n" for i in range(300)))
-    model = stand_in_xlmr(tmp_path / "hf-model", [corpus])
+    model = stand_in_xlmr(tmp_path / "hf-model", [corpus], max_length=512)  # XLM-R's 514 positions
     cfg = {"benchmark": "real", "seeds": [1], "device": "cpu", "dtype": "float32", "threads": 1,
            "tokenizers": {"xlmr": {"hf_id": str(model)}},
            "models": {"xlmr-base": {"hf_id": str(model), "tokenizer": "xlmr"}},

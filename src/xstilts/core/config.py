@@ -563,16 +563,19 @@ class Config:
 
     def model_limits(self, model: str) -> tuple[int | None, int | None]:
         """``(longest input, layers)`` of a model: from its toy architecture, or from the
-        model's config.json in the Hugging Face cache (``(None, None)`` when not cached)."""
+        config.json of a local model folder or of the model in the Hugging Face cache
+        (``(None, None)`` when neither is there)."""
         spec = self.model(model)
         if "toy" in spec:
             return TOY_MAX_POSITIONS - POSITION_OFFSET, int(spec["toy"]["layers"])
-        # read where huggingface_hub keeps it (its own lookup function costs every `snakemake`
-        # call about 50 ms of imports)
-        from xstilts.stages.prefetch import snapshot_dir
+        folder = Path(spec["hf_id"])
+        if not folder.is_dir():  # a Hub id: read where huggingface_hub keeps it (its own lookup
+            # function costs every `snakemake` call about 50 ms of imports)
+            from xstilts.stages.prefetch import snapshot_dir
 
+            folder = snapshot_dir(spec["hf_id"], spec.get("revision"))
         try:
-            conf = json.loads((snapshot_dir(spec["hf_id"], spec.get("revision")) / "config.json").read_text())
+            conf = json.loads((folder / "config.json").read_text())
         except (OSError, ValueError):  # not cached (or unreadable): nothing known, nothing checked
             return None, None
         if not isinstance(conf, dict):
