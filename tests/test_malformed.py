@@ -48,6 +48,8 @@ PROBES = [
      r"hparams\.default\.max_length: 600 exceeds the position limit of model tiny-2x64 \(expected at most 512"),
     ("pretraining max_length beyond the positions", lambda c: c["pretrain"].update(max_length=1000),
      r"pretrain\.max_length \(model tiny-2x64\): 1000 exceeds the model's position limit \(expected at most 512\)"),
+    ("continued MLM max_length beyond the positions", lambda c: c["mlm"].update(max_length=600),
+     r"mlm\.max_length: 600 exceeds the position limit of model tiny-2x64 \(expected at most 512; the \+mlm"),
     ("retrieval_layer beyond the depth", lambda c: c["models"]["tiny-2x64"].update(retrieval_layer=3),
      r"models\.tiny-2x64\.retrieval_layer: 3 is beyond the model's depth \(expected 0\.\.2"),
     ("retrieval layer hparam beyond the depth", lambda c: c["hparams"]["tasks"].update(tatoeba={"layer": 5}),

@@ -599,6 +599,10 @@ class Config:
             if self.is_toy and self.mlm(m)["max_length"] > limit:
                 raise ConfigError(f"{src}: pretrain.max_length (model {m}): {self.mlm(m)['max_length']} "
                                   f"exceeds the model's position limit (expected at most {limit})")
+            if self.uses_mlm and self.continued_mlm["max_length"] > limit:
+                raise ConfigError(f"{src}: mlm.max_length: {self.continued_mlm['max_length']} exceeds the "
+                                  f"position limit of model {m} (expected at most {limit}; the +mlm "
+                                  f"intermediates)")
             for task in self.data_tasks():
                 phase = self.phase_of(task)
                 hp = self.hparams(task, phase)
