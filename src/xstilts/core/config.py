@@ -500,7 +500,7 @@ class Config:
         for name in raw.get("data", {}).get("tasks", {}):
             self._check_task(name, f"data.tasks.{name}", None)
         self._check_family_options()
-        self._check_model_limits()
+        self.check_model_limits()
         allowed = set(raw["intermediate"]) | set(self.controls)
         for target, inters in raw.get("pairing", {}).items():
             if target not in raw["targets"]:
@@ -584,11 +584,13 @@ class Config:
         offset = POSITION_OFFSET if conf.get("model_type", "").startswith(("xlm-roberta", "roberta")) else 0
         return (pos - offset if isinstance(pos, int) else None), (layers if isinstance(layers, int) else None)
 
-    def _check_model_limits(self) -> None:
-        """``max_length`` within every model's position limit; ``retrieval_layer`` and a
-        retrieval task's ``layer`` within its depth."""
+    def check_model_limits(self, models: list[str] | None = None) -> None:
+        """``max_length`` within the position limit of every model (or of ``models``);
+        ``retrieval_layer`` and a retrieval task's ``layer`` within its depth.  A model whose
+        config.json is not there yet (a Hub model before prefetch) is not checked: its ``base``
+        job checks it again once prefetch has put it in the cache."""
         src = self.source
-        for m in self.models:
+        for m in self.models if models is None else models:
             limit, layers = self.model_limits(m)
             spec = self.model(m)
             if layers is not None and spec.get("retrieval_layer") is not None and spec["retrieval_layer"] > layers:
