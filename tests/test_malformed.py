@@ -132,45 +132,6 @@ def test_local_model_folder_max_length_is_checked_against_its_config(tmp_path, m
     validate(raw)
 
 
-def test_the_base_job_checks_max_length_against_the_model_prefetch_cached(tmp_path):
-    """The Snakefile validates before prefetch has run, when a Hub model's config.json is not
-    in the cache yet; the model's ``base`` job (after prefetch) checks it and stops in one line
-    naming the key, before saving anything."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from realmode import COMMIT, REPO, stand_in_xlmr
-
-    from xstilts.core import paths
-    from xstilts.core.config import snapshot_text
-
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("".join(f"word{i} other{i % 7} thing{i % 13}\n" for i in range(200)))
-    hf_home = tmp_path / "hf"
-    raw = {"benchmark": "real", "seeds": [1], "device": "cpu", "dtype": "float32", "threads": 1,
-           "tokenizers": {"xlmr": {"hf_id": REPO, "revision": COMMIT}},
-           "models": {"xlmr-base": {"hf_id": REPO, "revision": COMMIT, "tokenizer": "xlmr"}},
-           "intermediate": ["none"], "targets": ["xnli"], "hparams": {"default": {"max_length": 128}}}
-    env = {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
-    validate(copy.deepcopy(raw))  # what the Snakefile sees before prefetch: nothing cached, nothing to check
-    stand_in_xlmr(hf_home, [corpus], max_length=64)  # what prefetch then puts in the cache
-    text = snapshot_text(raw)
-    snap = tmp_path / paths.config_snapshot(text)
-    snap.parent.mkdir(parents=True)
-    snap.write_text(text)
-    base = [sys.executable, "-m", "xstilts.cli", "base", "--model", "xlmr-base", "--config", str(snap)]
-    r = subprocess.run(base, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2, r.stderr[-2000:]
-    assert ("hparams.default.max_length: 128 exceeds the position limit of model xlmr-base "
-            "(expected at most 64") in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / paths.base_dir("xlmr-base")).exists()
-    raw["hparams"]["default"]["max_length"] = 64
-    text = snapshot_text(raw)
-    (tmp_path / paths.config_snapshot(text)).write_text(text)
-    base[-1] = str(tmp_path / paths.config_snapshot(text))
-    r = subprocess.run(base, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert (tmp_path / paths.checkpoint_done(paths.base_dir("xlmr-base"))).exists()
-
-
 def test_workflow_refuses_a_tokenizer_outside_results_before_any_job(tmp_path, tiny_config):
     raw = yaml.safe_load(tiny_config.read_text())
     raw["tokenizers"] = {"../../../outside": raw["tokenizers"]["toy"]}

@@ -220,6 +220,49 @@ def test_fail_stops_before_any_job_listing_every_missing_item(tmp_path):
     assert not (tmp_path / "results/data").exists() and "Job stats" not in r.stdout
 
 
+def test_prefetch_checks_max_length_against_the_models_it_cached(tmp_path, monkeypatch):
+    """The Snakefile validates before prefetch, when a first run has no config.json of a Hub
+    model to read; prefetch checks max_length once the model is in the cache and stops in one
+    line naming the key, writing no manifest (so no job downstream runs)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from realmode import COMMIT, REPO, stand_in_xlmr
+
+    from xstilts.core import paths
+    from xstilts.core.config import snapshot_text, validate
+
+    raw = {"benchmark": "real", "seeds": [1], "tokenizers": {"xlmr": {"hf_id": REPO, "revision": COMMIT}},
+           "models": {"xlmr-base": {"hf_id": REPO, "revision": COMMIT, "tokenizer": "xlmr"}},
+           "intermediate": ["none"], "targets": ["xnli"], "languages": {"xnli": ["de"]},
+           "hparams": {"default": {"max_length": 128}},
+           "data": {"tasks": {"xnli": str(tmp_path / "mirror")}}}  # a local mirror: no dataset to fetch
+    env = _env(tmp_path)  # offline: the model is in the cache
+
+    def prefetch_with(raw: dict) -> subprocess.CompletedProcess:
+        text = snapshot_text(raw)  # what the Snakefile hands its jobs: validated, not checked again
+        snap = tmp_path / paths.config_snapshot(text)
+        snap.parent.mkdir(parents=True, exist_ok=True)
+        snap.write_text(text)
+        return subprocess.run([sys.executable, "-m", "xstilts.cli", "prefetch", "--config", str(snap)],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    validate(raw)  # the Snakefile's check: no config.json in the cache yet, nothing to compare
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"word{i} other{i % 7} thing{i % 13}\n" for i in range(200)))
+    stand_in_xlmr(tmp_path / "hf", [corpus], max_length=64)  # the model prefetch finds in the cache
+    manifest = tmp_path / "results/prefetch/manifest.json"
+    r = prefetch_with(raw)
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert ("hparams.default.max_length: 128 exceeds the position limit of model xlmr-base "
+            "(expected at most 64") in r.stderr and "Traceback" not in r.stderr
+    assert not manifest.exists()
+    raw["hparams"]["default"]["max_length"] = 64
+    r = prefetch_with(raw)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(manifest.read_text())["models"][0]["cached"] is True
+
+
 @pytest.mark.slow
 def test_prefetch_records_an_unavailable_source_and_skip_plans_every_other_cell(tmp_path):
     """No network: the Hub endpoint is a closed local port, so every Hub split is unavailable;

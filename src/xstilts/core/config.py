@@ -587,8 +587,8 @@ class Config:
     def check_model_limits(self, models: list[str] | None = None) -> None:
         """``max_length`` within the position limit of every model (or of ``models``);
         ``retrieval_layer`` and a retrieval task's ``layer`` within its depth.  A model whose
-        config.json is not there yet (a Hub model before prefetch) is not checked: its ``base``
-        job checks it again once prefetch has put it in the cache."""
+        config.json is not there yet (a Hub model before prefetch) is not checked: prefetch checks
+        again once it has put the models in the cache."""
         src = self.source
         for m in self.models if models is None else models:
             limit, layers = self.model_limits(m)

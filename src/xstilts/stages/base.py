@@ -21,7 +21,6 @@ def run(cfg, model: str, out: str | None = None) -> None:
     else:
         from xstilts.stages.models import snapshot_base
 
-        cfg.check_model_limits([model])  # the Snakefile could check only what was cached before prefetch
         snapshot_base(spec["hf_id"], spec.get("revision"), out)
         records.CostRecord.from_dict({"phase": "download", "hf_id": spec["hf_id"], "revision": spec.get("revision"),
                                       "steps": 0, "flops": 0.0, "wall_s": 0.0, "device_hours": 0.0}

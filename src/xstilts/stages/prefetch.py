@@ -274,4 +274,6 @@ def run(cfg, out: str | None = None, dry_run: bool = False) -> None:
         sys.exit(1)
     for m in manifest["missing"]:
         log(f"missing (data.on_missing_data: {cfg.on_missing_data}): {describe_missing(m)}")
+    # the Snakefile validated before the models were here: their config.json bound max_length now
+    cfg.check_model_limits()
     log(f"prefetch manifest -> {write_manifest(manifest, out)}")
