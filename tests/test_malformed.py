@@ -132,6 +132,49 @@ def test_local_model_folder_max_length_is_checked_against_its_config(tmp_path, m
     validate(raw)
 
 
+def test_a_tokenizer_larger_than_its_models_embeddings_stops_its_tokenizer_job(tmp_path):
+    """Real mode: a model paired with a tokenizer whose ids exceed its embedding rows would fail
+    deep inside the model (a device-side assert on a GPU); the tokenizer job stops first, naming
+    the key, and saves nothing."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from realmode import COMMIT, REPO, stand_in_xlmr
+
+    from xstilts.core import paths
+    from xstilts.core.config import snapshot_text
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"word{i} other{i % 7} thing{i % 13}\n" for i in range(200)))
+    snap = stand_in_xlmr(tmp_path / "hf", [corpus])  # a tokenizer and its model, in the HF cache
+    small = tmp_path / "small-encoder"  # another model: 100 embedding rows
+    small.mkdir()
+    (small / "config.json").write_text(json.dumps({"model_type": "bert", "vocab_size": 100}))
+    raw = {"benchmark": "real", "seeds": [1], "tokenizers": {"xlmr": {"hf_id": REPO, "revision": COMMIT}},
+           "models": {"xlmr-base": {"hf_id": REPO, "revision": COMMIT, "tokenizer": "xlmr"},
+                      "small": {"hf_id": str(small), "tokenizer": "xlmr"}},
+           "intermediate": ["none"], "targets": ["xnli"]}
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+
+    def tokenizer_job(raw: dict) -> subprocess.CompletedProcess:
+        text = snapshot_text(raw)  # the config the Snakefile hands its jobs
+        config = tmp_path / paths.config_snapshot(text)
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(text)
+        return subprocess.run([sys.executable, "-m", "xstilts.cli", "tokenizer", "--name", "xlmr",
+                               "--config", str(config)], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    entries = json.loads((snap / "config.json").read_text())["vocab_size"]
+    r = tokenizer_job(raw)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert (f"models.small.tokenizer: tokenizer 'xlmr' has {entries:,} entries, more than the 100 "
+            "embedding rows of model small") in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / paths.tokenizer_dir("xlmr")).exists()
+    del raw["models"]["small"]
+    r = tokenizer_job(raw)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / paths.tokenizer_file("xlmr")).exists()
+
+
 def test_workflow_refuses_a_tokenizer_outside_results_before_any_job(tmp_path, tiny_config):
     raw = yaml.safe_load(tiny_config.read_text())
     raw["tokenizers"] = {"../../../outside": raw["tokenizers"]["toy"]}

@@ -562,12 +562,20 @@ class Config:
                         f"{family.name} task (its options: {', '.join(family.options) or 'none'})")
 
     def model_limits(self, model: str) -> tuple[int | None, int | None]:
-        """``(longest input, layers)`` of a model: from its toy architecture, or from the
-        config.json of a local model folder or of the model in the Hugging Face cache
-        (``(None, None)`` when neither is there)."""
+        """``(longest input, layers)`` of a model: from its toy architecture, or from its
+        config.json (``model_config``; ``(None, None)`` when it is not there)."""
         spec = self.model(model)
         if "toy" in spec:
             return TOY_MAX_POSITIONS - POSITION_OFFSET, int(spec["toy"]["layers"])
+        conf = self.model_config(model) or {}
+        pos, layers = conf.get("max_position_embeddings"), conf.get("num_hidden_layers")
+        offset = POSITION_OFFSET if str(conf.get("model_type", "")).startswith(("xlm-roberta", "roberta")) else 0
+        return (pos - offset if isinstance(pos, int) else None), (layers if isinstance(layers, int) else None)
+
+    def model_config(self, model: str) -> dict | None:
+        """The config.json of a real model: a local model folder's, or the Hugging Face cache's
+        at its revision; ``None`` when it is not there (a Hub model before prefetch)."""
+        spec = self.model(model)
         folder = Path(spec["hf_id"])
         if not folder.is_dir():  # a Hub id: read where huggingface_hub keeps it (its own lookup
             # function costs every `snakemake` call about 50 ms of imports)
@@ -576,13 +584,9 @@ class Config:
             folder = snapshot_dir(spec["hf_id"], spec.get("revision"))
         try:
             conf = json.loads((folder / "config.json").read_text())
-        except (OSError, ValueError):  # not cached (or unreadable): nothing known, nothing checked
-            return None, None
-        if not isinstance(conf, dict):
-            return None, None
-        pos, layers = conf.get("max_position_embeddings"), conf.get("num_hidden_layers")
-        offset = POSITION_OFFSET if conf.get("model_type", "").startswith(("xlm-roberta", "roberta")) else 0
-        return (pos - offset if isinstance(pos, int) else None), (layers if isinstance(layers, int) else None)
+        except (OSError, ValueError):  # not there (or unreadable): nothing known, nothing checked
+            return None
+        return conf if isinstance(conf, dict) else None
 
     def check_model_limits(self, models: list[str] | None = None) -> None:
         """``max_length`` within the position limit of every model (or of ``models``);
