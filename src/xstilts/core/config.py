@@ -588,13 +588,13 @@ class Config:
             return None
         return conf if isinstance(conf, dict) else None
 
-    def check_model_limits(self, models: list[str] | None = None) -> None:
-        """``max_length`` within the position limit of every model (or of ``models``);
-        ``retrieval_layer`` and a retrieval task's ``layer`` within its depth.  A model whose
-        config.json is not there yet (a Hub model before prefetch) is not checked: prefetch checks
-        again once it has put the models in the cache."""
+    def check_model_limits(self) -> None:
+        """``max_length`` within every model's position limit; ``retrieval_layer`` and a
+        retrieval task's ``layer`` within its depth.  A model whose config.json is not there yet
+        (a Hub model before prefetch) is not checked: prefetch checks again once it has put the
+        models in the cache."""
         src = self.source
-        for m in self.models if models is None else models:
+        for m in self.models:
             limit, layers = self.model_limits(m)
             spec = self.model(m)
             if layers is not None and spec.get("retrieval_layer") is not None and spec["retrieval_layer"] > layers:
