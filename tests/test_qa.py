@@ -82,6 +82,10 @@ def test_unanswerable_and_long_question_truncation(tok):
     feats = QA.encode(tok, [example("h", question="q q q q q q")], 12, doc_stride=8, max_query_length=2)
     assert feats[0]["seqs"][0][:5] == [0, 15, 15, 2, 2]  # question cut to 2 tokens
     assert len(feats) == 2 and (feats[1]["start"], feats[1]["end"]) == (6, 6)
+    # <s> q q q q </s> </s> ... </s>: 8 tokens, more than max_length 7, none left for the context
+    with pytest.raises(ConversionError, match=r"example x: its question and special tokens take 8 of "
+                                              r"the max_length 7 tokens.*max_query_length, now 4\)"):
+        QA.encode(tok, [example("h", question="q q q q q q")], 7, max_query_length=4)
 
 
 def test_collate_loss_and_predict_shapes(tok):
@@ -274,6 +278,23 @@ def test_tydiqa_language_from_the_id_prefix(tmp_path):
     task = get_task("tydiqa")
     assert [e["id"] for e in load_examples(task, "test-ar", str(tmp_path))] == ["arabic-123-0", "arabic-77-1"]
     assert [e["id"] for e in load_examples(task, "test-en", str(tmp_path))] == ["english-9-0"]
+
+
+def test_a_question_that_fills_max_length_stops_prepare_naming_task_split_and_keys(tmp_path, tok):
+    """Settings that leave no room for the context are one error naming the task, the split, its
+    source and the two keys, not a traceback from the window loop."""
+    from xstilts.stages.data import DataError, prepare
+
+    d = tmp_path / "rajpurkar/squad/default"
+    d.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(_rows(), schema=SQUAD), d / "train.parquet")
+    with pytest.raises(DataError, match=r"^squad train \(rajpurkar/squad:train.*\): example a1: its question "
+                                        r"and special tokens take \d+ of the max_length 8 tokens, leaving none "
+                                        r"for the context \(raise max_length or lower max_query_length, now 64\)$"):
+        prepare(get_task("squad"), tok, str(tmp_path / "out"), ["train"], str(tmp_path), 8, None)
+    manifest = prepare(get_task("squad"), tok, str(tmp_path / "out"), ["train"], str(tmp_path), 8, None,
+                       options={"max_query_length": 2})
+    assert manifest["parts"]["train"]["examples"] == 2
 
 
 def test_bad_answer_offsets_name_file_and_row(tmp_path):

@@ -269,6 +269,15 @@ def read_features(path: str | os.PathLike) -> list[dict]:
     return read_parquet(Path(path))
 
 
+def encode(family, tokenizer, examples: list[dict], max_length: int, options: dict, where: str) -> list[dict]:
+    """``family.encode``; an example the settings cannot encode (e.g. a QA question that leaves
+    no room for the context) is one error that names ``where`` (task, split, source)."""
+    try:
+        return family.encode(tokenizer, examples, max_length, **options)
+    except InputError as err:
+        raise DataError(f"{where}: {err}") from None
+
+
 def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: str | None,
             max_length: int, dev_size: int | None, seed: int = 0, options: dict | None = None,
             train_size: int | None = None) -> dict:
@@ -285,7 +294,8 @@ def prepare(task: Task, tokenizer, out_dir: str, parts: list[str], local_root: s
     for part in parts:
         limit = {paths.DEV: dev_size, paths.TRAIN: train_size}.get(part)
         examples = load_examples(task, part, local_root, limit=limit, seed=seed)
-        feats = family.encode(tokenizer, examples, max_length, **options)
+        feats = encode(family, tokenizer, examples, max_length, options,
+                       f"{task.name} {part} ({_describe_part(task, part)})")
         write_features(paths.data_file(out_dir, part), feats, family.feature_schema)
         lengths = [len(s) for f in feats for s in f["seqs"]]
         truncated = sum(n >= max_length for n in lengths)

@@ -92,7 +92,7 @@ def add_noise(feats: list[dict], fraction: float, vocab_size: int, special: set[
 
 
 def run(cfg, tokenizer: str, task: str, out: str | None = None) -> dict:
-    from xstilts.stages.data import write_features
+    from xstilts.stages.data import encode, write_features
     from xstilts.stages.tokenizers import load_tokenizer
 
     bound = cfg.bound(task, cfg.phase_of(task))
@@ -107,7 +107,7 @@ def run(cfg, tokenizer: str, task: str, out: str | None = None) -> dict:
     for lang, rows in sorted(by_lang.items()):
         rows = [{k: v for k, v in r.items() if k != LANGUAGE_COLUMN} for r in rows]
         examples = fam.convert(rows, bound.task, bound.task.train.schema, f"{origin} [{lang}]")
-        feats = fam.encode(tok, examples, bound.max_length, **bound.options)
+        feats = encode(fam, tok, examples, bound.max_length, bound.options, f"{task} translations, {origin} [{lang}]")
         replaced = add_noise(feats, noise, len(tok), special, f"{task}:{lang}")
         part = paths.train_part(lang)
         write_features(paths.data_file(out, part), feats, fam.feature_schema)

@@ -135,6 +135,11 @@ class QA(Shared):
                     raise ConversionError(f"example {ex['id']}: no context token covers the "
                                           f"answer {ex['answers'][0]!r}") from None
             budget = int(max_length) - prefix - len(tail)
+            if budget <= 0:
+                raise ConversionError(f"example {ex['id']}: its question and special tokens take "
+                                      f"{prefix + len(tail)} of the max_length {max_length} tokens, "
+                                      f"leaving none for the context (raise max_length or lower "
+                                      f"max_query_length, now {max_query_length})")
             for w, (ws, wl) in enumerate(windows(len(c), budget, int(doc_stride))):
                 seq = head + c[ws:ws + wl] + tail
                 off_s = [-1] * len(seq)
