@@ -105,3 +105,8 @@ def test_another_checkpoint_gets_no_cell_cost(trained, one_cell):
     _evaluate(d, args, "--ckpt", f"./{_model_dir(one_cell)}/", "--out", "same/eval.json",
               "--predictions", "same/pred")
     assert json.loads((d / "same/profile.json").read_text())["model"] == one_cell.model
+    proc = subprocess.run([sys.executable, "-m", "xstilts.cli", "evaluate", "--config", "c.yaml", *args,
+                           "--ckpt", "no-such-ckpt"], cwd=d, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (f"--ckpt no-such-ckpt: no such checkpoint folder (a phase's checkpoint, such as this cell's "
+            f"{_model_dir(one_cell)})") in proc.stderr, proc.stderr[-2000:]

@@ -157,6 +157,11 @@ def run(cfg, cell, out: str | None = None, ckpt: str | None = None, predictions:
     from xstilts.stages.cell_cost import cell_cost
 
     own = ckpt is None or os.path.abspath(ckpt) == os.path.abspath(cell.evaluated)
+    if not own and not os.path.isdir(ckpt):
+        from xstilts.core.errors import InputError
+
+        raise InputError(f"--ckpt {ckpt}: no such checkpoint folder (a phase's checkpoint, such as "
+                         f"this cell's {cell.evaluated})")
     ckpt = ckpt or cell.evaluated
     out, pred_dir = out or cell.eval_file, predictions or cell.predictions
     result = None if cell.zero_shot else _adopt(cfg, cell, ckpt, out, pred_dir)
