@@ -76,6 +76,19 @@ def hub_mirror(toy_hub: Path, out: Path, languages: dict[str, dict[str, str]],
     return out
 
 
+def write_config_snapshot(root: Path, raw: dict) -> Path:
+    """``raw`` as the config snapshot a Snakefile in ``root`` hands its jobs (trusted by ``load``,
+    not validated again)."""
+    from xstilts.core import paths
+    from xstilts.core.config import snapshot_text
+
+    text = snapshot_text(raw)
+    snap = root / paths.config_snapshot(text)
+    snap.parent.mkdir(parents=True, exist_ok=True)
+    snap.write_text(text)
+    return snap
+
+
 def stand_in_xlmr(hf_home: Path, corpus: list[Path], hidden: int = 32, layers: int = 1,
                   max_length: int = 128) -> Path:
     """A random tiny XLM-R and a BPE tokenizer as the cached snapshot ``REPO@COMMIT``."""

@@ -137,10 +137,9 @@ def test_a_tokenizer_larger_than_its_models_embeddings_stops_its_tokenizer_job(t
     deep inside the model (a device-side assert on a GPU); the tokenizer job stops first, naming
     the key, and saves nothing."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from realmode import COMMIT, REPO, stand_in_xlmr
+    from realmode import COMMIT, REPO, stand_in_xlmr, write_config_snapshot
 
     from xstilts.core import paths
-    from xstilts.core.config import snapshot_text
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"word{i} other{i % 7} thing{i % 13}\n" for i in range(200)))
@@ -155,10 +154,7 @@ def test_a_tokenizer_larger_than_its_models_embeddings_stops_its_tokenizer_job(t
     env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
 
     def tokenizer_job(raw: dict) -> subprocess.CompletedProcess:
-        text = snapshot_text(raw)  # the config the Snakefile hands its jobs
-        config = tmp_path / paths.config_snapshot(text)
-        config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(text)
+        config = write_config_snapshot(tmp_path, raw)  # the config the Snakefile hands its jobs
         return subprocess.run([sys.executable, "-m", "xstilts.cli", "tokenizer", "--name", "xlmr",
                                "--config", str(config)], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=300)

@@ -237,14 +237,14 @@ def test_a_config_snapshot_loads_without_jsonschema_and_equals_the_validated_con
     was named, is validated."""
     import yaml
 
-    from xstilts.core import paths
-    from xstilts.core.config import ConfigError, load, snapshot_text
+    from xstilts.core.config import ConfigError, load
 
     root = Path(__file__).resolve().parents[1]
-    text = snapshot_text(yaml.safe_load((root / "config" / "config.yaml").read_text()))
-    snap = tmp_path / paths.config_snapshot(text)
-    snap.parent.mkdir(parents=True)
-    snap.write_text(text)
+    sys.path.insert(0, str(root / "tests"))
+    from realmode import write_config_snapshot
+
+    snap = write_config_snapshot(tmp_path, yaml.safe_load((root / "config" / "config.yaml").read_text()))
+    text = snap.read_text()
     code = ("import sys\nfrom xstilts.core.config import load\n"
             f"cfg = load({str(snap)!r})\ncfg.hparams('panx', 'target')\n"
             "print(len(cfg.cells()), 'jsonschema' in sys.modules, 'yaml' in sys.modules)\n")

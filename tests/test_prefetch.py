@@ -225,10 +225,9 @@ def test_prefetch_checks_max_length_against_the_models_it_cached(tmp_path, monke
     model to read; prefetch checks max_length once the model is in the cache and stops in one
     line naming the key, writing no manifest (so no job downstream runs)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from realmode import COMMIT, REPO, stand_in_xlmr
+    from realmode import COMMIT, REPO, stand_in_xlmr, write_config_snapshot
 
-    from xstilts.core import paths
-    from xstilts.core.config import snapshot_text, validate
+    from xstilts.core.config import validate
 
     raw = {"benchmark": "real", "seeds": [1], "tokenizers": {"xlmr": {"hf_id": REPO, "revision": COMMIT}},
            "models": {"xlmr-base": {"hf_id": REPO, "revision": COMMIT, "tokenizer": "xlmr"}},
@@ -238,10 +237,7 @@ def test_prefetch_checks_max_length_against_the_models_it_cached(tmp_path, monke
     env = _env(tmp_path)  # offline: the model is in the cache
 
     def prefetch_with(raw: dict) -> subprocess.CompletedProcess:
-        text = snapshot_text(raw)  # what the Snakefile hands its jobs: validated, not checked again
-        snap = tmp_path / paths.config_snapshot(text)
-        snap.parent.mkdir(parents=True, exist_ok=True)
-        snap.write_text(text)
+        snap = write_config_snapshot(tmp_path, raw)  # what the Snakefile hands its jobs
         return subprocess.run([sys.executable, "-m", "xstilts.cli", "prefetch", "--config", str(snap)],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from xstilts import __version__
 from xstilts.core import paths
+from xstilts.core.errors import InputError
 from xstilts.core.records import EvalRecord, Provenance
 from xstilts.core.registry import ENGLISH, Task, get_family
 from xstilts.stages.common import log, predict
@@ -158,8 +159,6 @@ def run(cfg, cell, out: str | None = None, ckpt: str | None = None, predictions:
 
     own = ckpt is None or os.path.abspath(ckpt) == os.path.abspath(cell.evaluated)
     if not own and not os.path.isdir(ckpt):
-        from xstilts.core.errors import InputError
-
         raise InputError(f"--ckpt {ckpt}: no such checkpoint folder (a phase's checkpoint, such as "
                          f"this cell's {cell.evaluated})")
     ckpt = ckpt or cell.evaluated
