@@ -575,15 +575,13 @@ class Config:
     def model_config(self, model: str) -> dict | None:
         """The config.json of a real model: a local model folder's, or the Hugging Face cache's
         at its revision; ``None`` when it is not there (a Hub model before prefetch)."""
-        spec = self.model(model)
-        folder = Path(spec["hf_id"])
-        if not folder.is_dir():  # a Hub id: read where huggingface_hub keeps it (its own lookup
-            # function costs every `snakemake` call about 50 ms of imports)
-            from xstilts.stages.prefetch import snapshot_dir
+        # read where huggingface_hub keeps it (its own lookup function costs every `snakemake`
+        # call about 50 ms of imports)
+        from xstilts.stages.prefetch import model_folder
 
-            folder = snapshot_dir(spec["hf_id"], spec.get("revision"))
+        spec = self.model(model)
         try:
-            conf = json.loads((folder / "config.json").read_text())
+            conf = json.loads((model_folder(spec["hf_id"], spec.get("revision")) / "config.json").read_text())
         except (OSError, ValueError):  # not there (or unreadable): nothing known, nothing checked
             return None
         return conf if isinstance(conf, dict) else None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xstilts.core.registry import get_task
 from xstilts.stages.data import DataError, expand_configs, local_files, source_parts
-from xstilts.stages.prefetch import cached_split, hf_dirs, model_snapshot, task_sources
+from xstilts.stages.prefetch import cached_split, hf_dirs, is_local_model, model_snapshot, task_sources
 
 OK, FETCH, PROVIDE = "ok", "fetch", "provide"
 MLM_CORPUS_KEY = "mlm:corpus"  # the missing-data key of the +mlm intermediates' corpus
@@ -39,7 +39,7 @@ def check(cfg) -> list[Check]:
             models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"{kind}:{name}")
     if not cfg.is_toy:
         for (repo, rev), used in models.items():
-            if Path(repo).is_dir():
+            if is_local_model(repo):
                 out.append(Check(",".join(used), "snapshot", OK, f"local folder {repo}"))
                 continue
             snap = model_snapshot(repo, rev)

@@ -123,21 +123,15 @@ def pretrained_head(cfg, model_name: str) -> dict | None:
     """``{name: tensor}`` of the MLM head (``lm_head.*`` without the prefix) in the real model's
     snapshot (a local model folder, or the Hub cache at the pinned revision), or None (toy mode,
     or a snapshot without one: a fresh head is trained)."""
-    from pathlib import Path
-
     from safetensors import safe_open
+
+    from xstilts.stages.prefetch import model_folder
 
     if cfg.is_toy:
         return None
     spec = cfg.model(model_name)
-    if Path(spec["hf_id"]).is_dir():
-        folder = Path(spec["hf_id"])
-    else:
-        from xstilts.stages.prefetch import model_snapshot
-
-        folder = model_snapshot(spec["hf_id"], spec.get("revision"))
     out = {}
-    for f in sorted(folder.glob("*.safetensors")) if folder else []:
+    for f in sorted(model_folder(spec["hf_id"], spec.get("revision")).glob("*.safetensors")):
         with safe_open(str(f), "pt") as fh:
             for k in fh.keys():
                 if k.startswith("lm_head."):

@@ -76,9 +76,9 @@ def from_hub(cls, hf_id: str, revision: str | None, **kwargs):
     an existing directory: read in place, the revision does not apply).  A snapshot missing
     from the cache is one :class:`ModelMissingError` naming the repo, the revision, the cache
     folder and the prefetch command, not the library's traceback."""
-    from pathlib import Path
+    from xstilts.stages.prefetch import is_local_model
 
-    if Path(hf_id).is_dir():
+    if is_local_model(hf_id):
         return cls.from_pretrained(hf_id, **kwargs)
     try:
         return cls.from_pretrained(hf_id, revision=revision, **kwargs)

@@ -103,7 +103,7 @@ def plan(cfg) -> Plan:
         spec = cfg.tokenizer(name)
         models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"tokenizer:{name}")
     for (repo, rev), used in models.items():
-        if Path(repo).is_dir():  # a local model folder: read in place, nothing to fetch
+        if is_local_model(repo):  # read in place, nothing to fetch
             p.local_models[repo] = ", ".join(used)
         else:
             p.models.append(ModelItem(repo, rev, tuple(used)))
@@ -138,6 +138,17 @@ def snapshot_dir(repo: str, revision: str | None) -> Path:
     ref = repo_dir / "refs" / rev
     commit = ref.read_text().strip() if ref.is_file() else rev
     return repo_dir / "snapshots" / commit
+
+
+def is_local_model(repo: str) -> bool:
+    """Whether a model or tokenizer ``hf_id`` is a local folder (read in place, never fetched)."""
+    return Path(repo).is_dir()
+
+
+def model_folder(repo: str, revision: str | None) -> Path:
+    """Where a model's files are read from: the local folder ``repo``, else its hub-cache
+    snapshot at ``revision`` (present or not)."""
+    return Path(repo) if is_local_model(repo) else snapshot_dir(repo, revision)
 
 
 def model_snapshot(repo: str, revision: str | None) -> Path | None:
