@@ -30,11 +30,10 @@ from dataclasses import fields
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from xstilts import warm
 from xstilts.core import paths
-from xstilts.core.arrow import columns_table, read_table
+from xstilts.core.arrow import columns_table, read_table, write_parquet
 from xstilts.core.cell import Cell, inter_kind
 from xstilts.core.records import CellCost, CostRecord, EvalRecord, InferenceProfile, RecordError
 
@@ -584,11 +583,8 @@ def aggregate(
         ("languages", languages_table, LANGUAGES_SCHEMA),
         ("jobs", jobs_table, JOBS_SCHEMA),
     ]:
-        table = columns_table(schema, data)
         path = out_dir / TABLE_FILES[name]
-        tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
+        write_parquet(columns_table(schema, data), path)
         out[name] = path
     return out
 

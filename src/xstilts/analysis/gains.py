@@ -36,19 +36,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from xstilts.analysis.stats import (StatsError, interval, p_value, replicate_scores, rng_for,
                                     seed_term, verdict_word)
 from xstilts.core import paths
-from xstilts.core.arrow import read_table
+from xstilts.core.arrow import read_table, write_parquet
 from xstilts.core.cell import inter_kind
 
 __all__ = ["STAT_TABLES", "COMPARISONS", "compute", "target_tables", "read_stat_tables", "run",
@@ -366,9 +364,7 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir) -> dict[str, Path]:
                 for c in SCHEMAS[name].names}
         t = pa.Table.from_pydict(data, schema=SCHEMAS[name])
         path = out_dir / f"{name}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(t, tmp)
-        os.replace(tmp, path)
+        write_parquet(t, path)
         written[name] = path
     return written
 

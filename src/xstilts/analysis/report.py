@@ -563,11 +563,9 @@ def make_report(
     parts.append(_figure(figures_dir, "jobs_by_rule", out_html, embed, FIGURE_CAPTIONS["jobs_by_rule"]))
     parts.append("</body></html>")
 
-    out_html.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_html.with_name(out_html.name + ".tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, out_html)
-    return out_html
+    from xstilts.stages.common import write_text
+
+    return write_text(out_html, "\n".join(parts))
 
 
 def run(cfg, out: str | None = None, tables: str | None = None, figures: str | None = None) -> None:

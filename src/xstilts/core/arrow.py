@@ -8,6 +8,7 @@ buffers here instead.
 
 from __future__ import annotations
 
+import os
 from array import array
 from itertools import accumulate
 
@@ -20,6 +21,16 @@ def read_table(path) -> pa.Table:
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(path).read()
+
+
+def write_parquet(table: pa.Table, path) -> None:
+    """Write ``table`` to ``path`` through a temporary file and a rename: a reader (or a killed
+    job) never leaves a half-written table under the real name."""
+    import pyarrow.parquet as pq
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
 
 
 def columns_table(schema: pa.Schema, cols: dict) -> pa.Table:
