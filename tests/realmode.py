@@ -11,12 +11,17 @@
 * :func:`stand_in_xlmr` trains a BPE tokenizer with XLM-R's special tokens on the toy corpus,
   draws random XLM-R weights (safetensors) and stores both as a snapshot of the Hub repository
   at a pinned commit in the hub cache of ``hf_home``.
+* :func:`empty_hub` serves a Hub endpoint on a local port that has no repository at all: every
+  request gets the Hub's 404, as a removed or misspelled repository does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -110,3 +115,33 @@ def stand_in_xlmr(hf_home: Path, corpus: list[Path], hidden: int = 32, layers: i
     (repo_dir / "refs" / "main").write_text(COMMIT)
     json.loads((snap / "config.json").read_text())  # written and readable
     return snap
+
+
+class _NoRepository(http.server.BaseHTTPRequestHandler):
+    def _not_found(self) -> None:
+        body = b'{"error": "Repository not found"}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Error-Code", "RepoNotFound")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = do_POST = _not_found
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+@contextlib.contextmanager
+def empty_hub():
+    """The URL of a reachable Hub endpoint (for ``HF_ENDPOINT``) that holds no repository."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoRepository)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -171,6 +171,30 @@ def _check_online() -> None:
                             f"on a machine with network access, without {'/'.join(on)}")
 
 
+def _check_reachable(needed: int, attempts: int = 3) -> None:
+    """Raise one :class:`PrefetchError` when the Hub endpoint answers nothing (connection
+    refused, no route, unknown host, timeout), after ``attempts`` tries.  Without this check the
+    libraries retry every item with backoff (about 23 s each) before failing it, so a grid of a
+    hundred splits on a machine without network would take most of an hour to say so.  Any HTTP
+    answer, whatever its status, counts as reachable: a missing repository is an item's own
+    failure, reported with the others."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    for attempt in range(attempts):
+        try:
+            get_session().head(constants.ENDPOINT, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+            return
+        except Exception as err:  # noqa: BLE001 - the transport's errors differ between versions
+            last = err
+        if attempt + 1 < attempts:
+            time.sleep(2**attempt)
+    raise PrefetchError(f"the Hugging Face Hub at {constants.ENDPOINT} cannot be reached ({_reason(last)}; "
+                        f"{attempts} tries), and {needed} item(s) of the plan must be downloaded from it: "
+                        "run prefetch on a machine whose network reaches the Hub (the submit host), or "
+                        "set HF_ENDPOINT to a mirror that it reaches")
+
+
 def fetch_model(item: ModelItem) -> dict:
     from huggingface_hub import snapshot_download
 
@@ -193,7 +217,9 @@ def fetch(p: Plan, log=print, on_missing: str = "fail") -> dict:
     """Download everything in the plan, item by item; returns the manifest, whose ``missing``
     lists every item that could not be fetched and why (and every task that needs local data).
     ``on_missing="fail"``: any missing item raises one :class:`PrefetchError` listing them all
-    (after every item was tried); ``"skip"``: the manifest records them and the rest is kept."""
+    (after every item was tried); ``"skip"``: the manifest records them and the rest is kept.
+    A Hub that cannot be reached at all is one :class:`PrefetchError` in either mode, before any
+    item (:func:`_check_reachable`): it says where prefetch runs, not which sources exist."""
     manifest = {"benchmark": p.benchmark, "models": [], "datasets": [], "local": p.local,
                 "local_models": p.local_models, "missing": [],
                 "hf_home": os.environ.get("HF_HOME"), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -201,8 +227,10 @@ def fetch(p: Plan, log=print, on_missing: str = "fail") -> dict:
         manifest["missing"].append({"kind": "local-data", "name": task, "used_by": [task],
                                     "reason": hint})
     cached = {item: model_snapshot(item.repo, item.revision) for item in p.models}
-    if any(path is None for path in cached.values()) or p.datasets:
+    needed = sum(path is None for path in cached.values()) + len(p.datasets)
+    if needed:
         _check_online()
+        _check_reachable(needed)
     for item in p.models:
         if cached[item] is not None:  # already in the cache at this revision: no download
             files = sorted(str(f.relative_to(cached[item])) for f in cached[item].rglob("*") if f.is_file())
