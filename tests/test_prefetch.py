@@ -325,6 +325,30 @@ def test_an_unreachable_hub_stops_prefetch_at_once_in_one_line(tmp_path, on_miss
     assert not (tmp_path / "results/prefetch/manifest.json").exists()
 
 
+def test_data_check_lists_each_split_once_per_task_and_counts_what_prefetch_plans(tmp_path, paper):
+    """``xstilts data check`` against an empty cache: one row per task and split (LAReQA's eleven
+    test languages share one candidate pool, so each XQuAD-R split is one row naming all eleven
+    parts), a ref revision shown whole, aligned columns, and a summary whose "to fetch" is the
+    prefetch plan's models and dataset splits, each counted once."""
+    _, plan = paper
+    r = subprocess.run([sys.executable, "-m", "xstilts.cli", "data", "check", "--config",
+                        str(ROOT / "config/paper.yaml")], cwd=tmp_path, env=_env(tmp_path),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr[-3000:]
+    table, summary = r.stdout.split("\n\n")
+    header, *rows = table.splitlines()
+    status_at = header.index("status")
+    assert all(row[status_at:].split()[0] in ("ok", "fetch", "provide") for row in rows), rows
+    pool = [row for row in rows if row.startswith("lareqa ") and "xquad_r/" in row]
+    assert all("test-ar,...,test-zh (11)" in row for row in pool), pool
+    assert sorted(re.search(r"xquad_r/(\w+):", row).group(1) for row in pool) == sorted(XQUAD_R_LANGS)
+    assert any("allenai/cosmos_qa:train@refs/convert/parquet not in" in row for row in rows)
+    fetch = len(plan.models) + len(plan.datasets)
+    assert summary.splitlines()[0] == (f"{fetch + 2} splits and models: 0 present, {fetch} to fetch, "
+                                       "2 need local data"), summary
+    assert "for ccg, mewslix" in summary
+
+
 def test_a_model_missing_from_the_cache_is_one_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "xstilts.cli", "tokenizer", "--name", "xlmr", "--config",
                         str(ROOT / "config/paper.yaml")], cwd=tmp_path, env=_env(tmp_path),

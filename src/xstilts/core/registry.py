@@ -54,7 +54,8 @@ class Source:
     def describe(self) -> str:
         cfg = f"/{self.config}" if self.config else ""
         filt = "".join(f"[{k}={v}]" for k, v in self.where)
-        rev = f"@{self.revision[:10]}" if self.revision else ""
+        short = self.revision and len(self.revision) == 40 and all(ch in "0123456789abcdef" for ch in self.revision)
+        rev = f"@{self.revision[:10] if short else self.revision}" if self.revision else ""  # a ref whole
         return f"{self.repo}{cfg}:{self.split}{filt}{rev}"
 
 

@@ -28,6 +28,8 @@ class Check:
     part: str  # train / dev / test-<lang> / snapshot
     status: str  # OK, FETCH (prefetch gets it) or PROVIDE (local data needed)
     where: str  # the file / cache folder found, or what is missing
+    item: tuple = ()  # what is fetched or provided once however many parts read it: (repo, config,
+    # split, revision) of a split (as prefetch plans it), (repo, revision) of a model, (task,) else
 
 
 def check(cfg) -> list[Check]:
@@ -40,43 +42,57 @@ def check(cfg) -> list[Check]:
     if not cfg.is_toy:
         for (repo, rev), used in models.items():
             if is_local_model(repo):
-                out.append(Check(",".join(used), "snapshot", OK, f"local folder {repo}"))
+                out.append(Check(",".join(used), "snapshot", OK, f"local folder {repo}", (repo, rev)))
                 continue
             snap = model_snapshot(repo, rev)
             out.append(Check(",".join(used), "snapshot", OK if snap else FETCH,
-                             str(snap) if snap else f"{repo}@{rev} not in {hf_dirs()[0]}"))
+                             str(snap) if snap else f"{repo}@{rev} not in {hf_dirs()[0]}", (repo, rev)))
     for name in cfg.data_tasks():
         task, root = get_task(name), cfg.local_root(name)
         for part, whole in task_sources(name, cfg.eval_languages(name) if name in cfg.targets else None):
             if not root and whole.local_only:
-                out.append(Check(name, part, PROVIDE, whole.local_only))
+                out.append(Check(name, part, PROVIDE, whole.local_only, (name,)))
                 continue
             try:
                 expanded = expand_configs(task, whole, root)
             except DataError as err:
-                out.append(Check(name, part, PROVIDE, str(err)))
+                out.append(Check(name, part, PROVIDE, str(err), (name,)))
                 continue
             for src, _ in source_parts(expanded):
+                split = (src.repo, src.config, src.split, src.revision)
                 if root:
                     try:
                         files = local_files(root, src)
                         out.append(Check(name, part, OK, str(files[0]) + (
-                            f" (+{len(files) - 1})" if len(files) > 1 else "")))
+                            f" (+{len(files) - 1})" if len(files) > 1 else ""), split))
                     except DataError:
                         out.append(Check(name, part, PROVIDE,
-                                     f"{src.describe()} not in the mirror {root}/{src.repo}/"))
+                                     f"{src.describe()} not in the mirror {root}/{src.repo}/", split))
                     continue
                 hit = cached_split(src.repo, src.config)
                 out.append(Check(name, part, OK if hit else FETCH, str(hit) if hit else
-                                 f"{src.describe()} not in {hf_dirs()[1]}"))
+                                 f"{src.describe()} not in {hf_dirs()[1]}", split))
     return out
 
 
+def _parts(parts: list[str]) -> str:
+    return ",".join(parts) if len(parts) <= 3 else f"{parts[0]},...,{parts[-1]} ({len(parts)})"
+
+
 def format_checks(checks: list[Check], config: str) -> str:
-    lines = [f"{'task':<16} {'part':<14} {'status':<8} where / what"]
-    lines += [f"{c.task:<16} {c.part:<14} {c.status:<8} {c.where}" for c in checks]
-    n = {s: sum(c.status == s for c in checks) for s in (OK, FETCH, PROVIDE)}
-    lines.append(f"\n{len(checks)} items: {n[OK]} present, {n[FETCH]} to fetch, {n[PROVIDE]} need local data")
+    """One row per task, status and file or split, with the parts that read it (LAReQA's test
+    languages share one candidate pool of every language: eleven parts, one row a split); the
+    summary counts each split or model once, as prefetch plans them."""
+    rows: dict[tuple, list[str]] = {}
+    for c in checks:
+        rows.setdefault((c.task, c.status, c.where), []).append(c.part)
+    table = [("task", "part", "status", "where / what")]
+    table += [(task, _parts(parts), status, where) for (task, status, where), parts in rows.items()]
+    width = [max(len(row[i]) for row in table) for i in range(3)]
+    lines = ["  ".join(f"{v:<{w}}" for v, w in zip(row[:3], width)) + f"  {row[3]}" for row in table]
+    n = {s: len({c.item for c in checks if c.status == s}) for s in (OK, FETCH, PROVIDE)}
+    lines.append(f"\n{sum(n.values())} splits and models: {n[OK]} present, {n[FETCH]} to fetch, "
+                 f"{n[PROVIDE]} need local data")
     if n[FETCH]:
         lines.append(f"to fetch (on a host with network): xstilts prefetch --config {config}")
     provide = sorted({c.task for c in checks if c.status == PROVIDE})
