@@ -28,7 +28,7 @@ class Check:
     part: str  # train / dev / test-<lang> / snapshot
     status: str  # OK, FETCH (prefetch gets it) or PROVIDE (local data needed)
     where: str  # the file / cache folder found, or what is missing
-    item: tuple = ()  # what is fetched or provided once however many parts read it: (repo, config,
+    item: tuple  # what is fetched or provided once however many parts read it: (repo, config,
     # split, revision) of a split (as prefetch plans it), (repo, revision) of a model, (task,) else
 
 
