@@ -154,6 +154,24 @@ def test_toy_mode_plans_nothing_and_writes_a_manifest(tmp_path):
     assert m["benchmark"] == "toy" and m["models"] == [] and m["datasets"] == []
 
 
+def test_data_check_of_the_toy_default_says_the_workflow_generates_it(tmp_path):
+    """The toy benchmark has nothing to fetch or provide (it used to be a KeyError traceback:
+    toy models have no hf_id); one line says where it is generated and whether it is there."""
+    def data_check() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "xstilts.cli", "data", "check", "--config",
+                               str(ROOT / "tests/configs/tiny.yaml")], cwd=tmp_path, env=_env(tmp_path),
+                              capture_output=True, text=True, timeout=60)
+
+    r = data_check()
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    assert r.stdout == ("toy benchmark: nothing to fetch or provide; the workflow generates every split "
+                        "(rule toy_data: results/toy, not generated yet)\n")
+    manifest = tmp_path / "results/toy/manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("{}")
+    assert data_check().stdout.endswith("(rule toy_data: results/toy, present)\n")
+
+
 def test_offline_missing_dataset_gives_a_clear_error(tmp_path):
     """A job on an offline node whose split was never prefetched: the error names the split and
     says how to fix it."""
