@@ -131,6 +131,63 @@ def test_a_boolean_from_snakemakes_command_line_is_explained(tmp_path):
     assert good.returncode == 0, good.stderr[-2000:]
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["tokenizer", "--name", "zz"], "no tokenizer 'zz' (the config's tokenizers: toy)"),
+    (["prepare", "--tokenizer", "toy", "--task", "zz"], "no task 'zz' (the registry's tasks: anli, "),
+    (["mlm-corpus", "--tokenizer", "zz"], "no tokenizer 'zz' (the config's tokenizers: toy)"),
+    (["base", "--model", "zz"], "no model 'zz' (the config's models: tiny-2x64, tiny-4x128)"),
+    (["toy-encoders", "--models", "tiny-2x64", "zz"], "no model 'zz' (the config's models: "),
+    (["labels", "--target", "zz"], "no task 'zz' (the registry's tasks: "),
+    (["profile", "--model", "tiny-2x64", "--target", "zz"], "no task 'zz' (the registry's tasks: "),
+    (["evaluate", "--model", "zz", "--inter", "none", "--target", "panx", "--seed", "1"], "no model 'zz'"),
+    (["translate-data", "--tokenizer", "toy", "--task", "panx"],
+     "the toy benchmark has no translations of 'panx' (translatable: mnli, objclass_tags, polarity_tags)"),
+    (["translate-data", "--tokenizer", "toy", "--task", "mnli"],
+     "results/tokenizers/toy: no tokenizer there (tokenizer.json): the tokenizer job writes it "
+     "(`xstilts tokenizer --name toy`, or Snakemake's tokenizer rule)"),
+    (["aggregate", "--results", "elsewhere"], "--results elsewhere: no such folder"),
+    (["gains", "--tables", "elsewhere"], "elsewhere/cells.parquet: table not found (run `xstilts aggregate` first)"),
+    (["report", "--tables", "elsewhere"], "elsewhere/cells.parquet: table not found"),
+])
+def test_a_stage_run_by_hand_with_a_name_or_folder_that_does_not_exist(argv, message, tmp_path):
+    """Each stage's names (model, tokenizer, task) are checked against the config, and its
+    folders exist, before it works: exit 2 and one line, never a KeyError traceback, nothing
+    written."""
+    root = Path(__file__).resolve().parents[1]
+    xstilts = str(Path(sys.executable).parent / "xstilts")
+    r = subprocess.run([xstilts, *argv, "--config", str(root / "config" / "config.yaml")],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("xstilts: ") and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_aggregate_reads_the_cells_under_its_results_root(tmp_path):
+    """``xstilts aggregate --results ROOT`` tables the grid's cells found under ROOT (not under
+    ./results), with ROOT's inference profiles and baselines."""
+    import pandas as pd
+    import yaml
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from synthetic import INTERS, MODELS, write_artifacts
+
+    write_artifacts(tmp_path / "elsewhere")
+    cfg = {"benchmark": "toy", "seeds": [1], "toy": {"languages": ["qaa"]},
+           "tokenizers": {"toy": {"train": {"vocab_size": 300}}},
+           "models": {m: {"tokenizer": "toy", "toy": {"layers": 1, "hidden": 32, "heads": 2}} for m in MODELS},
+           "intermediate": [i for i in INTERS if i != "scratch"], "controls": ["scratch"], "targets": ["xnli"]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    xstilts = str(Path(sys.executable).parent / "xstilts")
+    r = subprocess.run([xstilts, "aggregate", "--config", "c.yaml", "--results", "elsewhere/results",
+                        "--out", "tables"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cells = pd.read_parquet(tmp_path / "tables/cells.parquet")
+    got = cells[cells.kind == "cell"]
+    assert sorted(zip(got.model, got.inter)) == sorted((m, i) for m in MODELS for i in INTERS)
+    assert got.latency_p50_ms.notna().all() and not (tmp_path / "results").exists()
+
+
 @pytest.mark.parametrize("inter, message", [
     ("zz", "unknown intermediate 'zz'"),
     ("mnli+foo", "unknown variant 'foo'"),

@@ -39,6 +39,9 @@ ARGS: dict[str, dict] = {
     "clean": dict(action="store_true", help="also remove shipped encoders that no model of the config uses"),
 }
 CELL = ("model", "inter", "target", "seed")  # declared as "cell": passed as one Cell
+# what an argument names, checked against the config before the stage runs (Config.require)
+NAMES = {"model": "model", "models": "model", "name": "tokenizer", "tokenizer": "tokenizer",
+         "task": "task", "target": "task"}
 
 
 @dataclass(frozen=True)
@@ -124,8 +127,11 @@ def run_stage(name: str, args: argparse.Namespace) -> None:
     for arg in stage.args:
         if arg == "cell":
             kwargs["cell"] = cfg.cell(args.model, args.inter, args.target, args.seed)
-        else:
-            kwargs[arg] = getattr(args, arg)
+            continue
+        value = kwargs[arg] = getattr(args, arg)
+        if arg in NAMES and value is not None:  # --models unset: every model
+            for given in value if isinstance(value, list) else [value]:
+                cfg.require(NAMES[arg], given)
     importlib.import_module(stage.module).run(cfg, **kwargs)
 
 

@@ -693,5 +693,10 @@ def run(cfg, out: str | None = None, results: str | None = None) -> None:
     from xstilts.stages.common import log
 
     out = out or paths.tables_dir()
-    aggregate_results(results or paths.RESULTS, out, cells=[c.eval_file for c in cfg.cells()])
+    root = Path(results or paths.RESULTS)
+    if not root.is_dir():
+        raise AggregateError(f"--results {root}: no such folder (the results root: cells/, profile/, "
+                             "baselines/, benchmarks/)")
+    cells = [root / Path(c.eval_file).relative_to(paths.RESULTS) for c in cfg.cells()]
+    aggregate_results(root, out, cells=cells)
     log(f"tables -> {out}")

@@ -32,11 +32,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xstilts.core.errors import InputError
+
 __all__ = ["ExampleScores", "StatsError", "interval", "p_value", "replicate_scores", "rng_for",
            "seed_term", "verdict_word"]
 
 
-class StatsError(ValueError):
+class StatsError(InputError, ValueError):
     """Per-example scores that cannot be used (empty, misaligned, not matching eval.json)."""
 
 

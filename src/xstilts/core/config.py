@@ -387,12 +387,17 @@ class Config:
 
     def cell(self, model: str, inter: str, target: str, seed) -> Cell:
         """The cell of these names (the CLI's ``--model/--inter/--target/--seed``)."""
-        if model not in self.data["models"]:
-            raise ConfigError(f"{self.source}: no model {model!r} under models: (it has {', '.join(self.models)})")
-        if target not in TASKS:
-            raise ConfigError(f"{self.source}: unknown target task {target!r} (the registry's tasks: "
-                              f"{', '.join(sorted(TASKS))})")
+        self.require("model", model)
+        self.require("task", target)
         return Cell(model, self.inter(inter), target, int(seed))
+
+    def require(self, kind: str, name: str) -> None:
+        """A name given on the command line exists: a ``model`` or ``tokenizer`` of the config, a
+        ``task`` of the registry; else one :class:`ConfigError` listing those that do."""
+        known = {"model": self.data["models"], "tokenizer": self.data["tokenizers"], "task": TASKS}[kind]
+        if name not in known:
+            where = "the registry's tasks" if kind == "task" else f"the config's {kind}s"
+            raise ConfigError(f"{self.source}: no {kind} {name!r} ({where}: {', '.join(sorted(known))})")
 
     def data_tasks(self) -> list[str]:
         """Every task whose data the grid tokenizes."""

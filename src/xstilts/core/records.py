@@ -17,10 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
+from xstilts.core.errors import InputError
 from xstilts.core.schemas_io import read_schema
 
 
-class RecordError(ValueError):
+class RecordError(InputError, ValueError):
     """A malformed or incomplete record; the message names the file."""
 
 

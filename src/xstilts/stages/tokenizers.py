@@ -52,6 +52,11 @@ def load_tokenizer(path: str):
     from pathlib import Path
 
     conf = Path(path) / "tokenizer_config.json"
+    if not conf.exists() and not (Path(path) / "tokenizer.json").exists():
+        from xstilts.core.errors import InputError
+
+        raise InputError(f"{path}: no tokenizer there (tokenizer.json): the tokenizer job writes it "
+                         f"(`xstilts tokenizer --name {Path(path).name}`, or Snakemake's tokenizer rule)")
     cls = json.loads(conf.read_text()).get("tokenizer_class") if conf.exists() else None
     if cls in PLAIN_FAST:
         from transformers import PreTrainedTokenizerFast

@@ -97,11 +97,11 @@ def run(cfg, tokenizer: str, task: str, out: str | None = None) -> dict:
 
     bound = cfg.bound(task, cfg.phase_of(task))
     fam = bound.family
+    by_lang, origin = rows_by_language(cfg, task)  # first: a task without translations needs no tokenizer
     tok = load_tokenizer(paths.tokenizer_dir(tokenizer))
     out = out or paths.translate_dir(tokenizer, task)
     noise = float(cfg.translate["noise"]) if cfg.is_toy else 0.0
     special = set(tok.all_special_ids)
-    by_lang, origin = rows_by_language(cfg, task)
     manifest = {"task": task, "settings": cfg.translate_settings(task), "origin": origin, "parts": {},
                 "inputs": {str(f): file_digest(f) for f in source_files(cfg, task)}}
     for lang, rows in sorted(by_lang.items()):

@@ -10,6 +10,7 @@ source has; imperfect machine translation is modelled downstream (``translate.no
 
 from __future__ import annotations
 
+from xstilts.core.errors import InputError
 from xstilts.stages.translate import LANGUAGE_COLUMN
 from xstilts.toy import items as I
 from xstilts.toy.control_twins import object_tags, polarity_tags
@@ -53,7 +54,7 @@ def translated_rows(toy: dict, languages: list[str], task: str) -> dict[str, lis
     from xstilts.toy.world import build_world
 
     if task not in TRANSLATORS:
-        raise KeyError(f"the toy benchmark has no translations of {task!r} (translatable: "
+        raise InputError(f"the toy benchmark has no translations of {task!r} (translatable: "
                        f"{', '.join(TRANSLATABLE)})")
     langs = ("en", *[lang for lang in languages if lang != "en"])
     world = build_world(toy["seed"], langs)
