@@ -140,6 +140,9 @@ def test_a_boolean_from_snakemakes_command_line_is_explained(tmp_path):
     (["labels", "--target", "zz"], "no task 'zz' (the registry's tasks: "),
     (["profile", "--model", "tiny-2x64", "--target", "zz"], "no task 'zz' (the registry's tasks: "),
     (["evaluate", "--model", "zz", "--inter", "none", "--target", "panx", "--seed", "1"], "no model 'zz'"),
+    (["evaluate", "--model", "tiny-2x64", "--inter", "none", "--target", "panx", "--seed", "9"],
+     "results/cells/tiny-2x64/none/panx/s9/model/encoder/model.safetensors: no such checkpoint; the "
+     "`target` rule writes it (snakemake runs it first)"),
     (["translate-data", "--tokenizer", "toy", "--task", "panx"],
      "the toy benchmark has no translations of 'panx' (translatable: mnli, objclass_tags, polarity_tags)"),
     (["translate-data", "--tokenizer", "toy", "--task", "mnli"],

@@ -175,8 +175,12 @@ def producer(ckpt_dir: str) -> str:
 
 
 def checkpoint_error(ckpt_dir: str, err: Exception, file: str | None = None) -> InputError:
-    """An unreadable upstream checkpoint, naming the file and the rule to rerun."""
+    """An unreadable upstream checkpoint, naming the file and the rule to rerun (or to run, when
+    it is not there at all)."""
     where = file or f"{ckpt_dir}/encoder/model.safetensors"
+    if not os.path.exists(where):
+        return InputError(f"{where}: no such checkpoint; the `{producer(ckpt_dir)}` rule writes it "
+                          f"(snakemake runs it first)")
     return InputError(
         f"{where}: cannot read the checkpoint ({type(err).__name__}: {str(err)[:200]}); it is "
         f"truncated or corrupt: delete {ckpt_dir} and rerun the `{producer(ckpt_dir)}` rule "
