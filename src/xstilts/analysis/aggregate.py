@@ -697,6 +697,5 @@ def run(cfg, out: str | None = None, results: str | None = None) -> None:
     if not root.is_dir():
         raise AggregateError(f"--results {root}: no such folder (the results root: cells/, profile/, "
                              "baselines/, benchmarks/)")
-    cells = [root / Path(c.eval_file).relative_to(paths.RESULTS) for c in cfg.cells()]
-    aggregate_results(root, out, cells=cells)
+    aggregate_results(root, out, cells=[paths.under_root(c.eval_file, root) for c in cfg.cells()])
     log(f"tables -> {out}")

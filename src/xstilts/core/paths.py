@@ -290,6 +290,11 @@ def warm_log() -> str:
     return f"{RESULTS}/logs/warm.log"
 
 
+def under_root(path: str, root) -> Path:
+    """A path of this contract (``results/...``) under another results root ``root``."""
+    return Path(root) / Path(path).relative_to(RESULTS)
+
+
 def state_dir(ckpt_dir: str) -> str:
     """Resumable training state of the phase that writes ``ckpt_dir``.
 

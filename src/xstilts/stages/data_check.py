@@ -16,7 +16,8 @@ from pathlib import Path
 
 from xstilts.core.registry import get_task
 from xstilts.stages.data import DataError, expand_configs, local_files, source_parts
-from xstilts.stages.prefetch import cached_split, hf_dirs, is_local_model, model_snapshot, task_sources
+from xstilts.stages.prefetch import (cached_split, hf_dirs, is_local_model, model_snapshot, model_users,
+                                     task_sources)
 
 OK, FETCH, PROVIDE = "ok", "fetch", "provide"
 MLM_CORPUS_KEY = "mlm:corpus"  # the missing-data key of the +mlm intermediates' corpus
@@ -35,12 +36,7 @@ class Check:
 def check(cfg) -> list[Check]:
     out: list[Check] = []
     if not cfg.is_toy:  # toy models and tokenizers are built by the workflow
-        models: dict[tuple, list[str]] = {}
-        for kind, names, spec_of in (("model", cfg.models, cfg.model), ("tokenizer", cfg.tokenizers, cfg.tokenizer)):
-            for name in names:
-                spec = spec_of(name)
-                models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"{kind}:{name}")
-        for (repo, rev), used in models.items():
+        for (repo, rev), used in model_users(cfg).items():
             if is_local_model(repo):
                 out.append(Check(",".join(used), "snapshot", OK, f"local folder {repo}", (repo, rev)))
                 continue

@@ -90,19 +90,23 @@ def task_sources(task_name: str, languages: list[str] | None) -> list[tuple[str,
     return [(part, src) for part, src in out if src is not None]
 
 
+def model_users(cfg) -> dict[tuple, list[str]]:
+    """``{(hf_id, revision): ["model:<name>" / "tokenizer:<name>", ...]}`` of a real config: each
+    snapshot once, with everything that reads it."""
+    users: dict[tuple, list[str]] = {}
+    for kind, names, spec_of in (("model", cfg.models, cfg.model), ("tokenizer", cfg.tokenizers, cfg.tokenizer)):
+        for name in names:
+            spec = spec_of(name)
+            users.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"{kind}:{name}")
+    return users
+
+
 def plan(cfg) -> Plan:
     """What the config's jobs will read from the Hub (no network)."""
     p = Plan(cfg.benchmark)
     if cfg.is_toy:
         return p
-    models: dict[tuple, list[str]] = {}
-    for name in cfg.models:
-        spec = cfg.model(name)
-        models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"model:{name}")
-    for name in cfg.tokenizers:
-        spec = cfg.tokenizer(name)
-        models.setdefault((spec["hf_id"], spec.get("revision")), []).append(f"tokenizer:{name}")
-    for (repo, rev), used in models.items():
+    for (repo, rev), used in model_users(cfg).items():
         if is_local_model(repo):  # read in place, nothing to fetch
             p.local_models[repo] = ", ".join(used)
         else:
